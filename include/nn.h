@@ -1,0 +1,280 @@
+/*
+ * nn — fully-connected neural networks on CPUs, fast.
+ *
+ * Conventions used by every function in this header:
+ *  - Matrices are float32, column-major, with a leading dimension `ld` (the
+ *    distance between consecutive columns, ld >= rows). A minibatch holds one
+ *    sample per column: X is n_in x m, Y is n_out x m.
+ *  - Layer i (0-based) maps sizes[i] inputs to sizes[i+1] outputs:
+ *    Z = W·A + b, A' = g(Z), with W of shape sizes[i+1] x sizes[i].
+ *  - Every function that can fail returns an nn_status; nn_strerror() names
+ *    it. The library never prints, never exits and never aborts; on failure
+ *    output arguments are left unchanged unless stated otherwise.
+ *  - Pointers passed in are borrowed for the duration of the call only,
+ *    unless stated otherwise. Memory the library returns is owned by the
+ *    library unless a function says the caller frees it.
+ *
+ * Thread safety: different networks may be used concurrently from different
+ * threads. One network must not be used by two threads at once. nn_set_isa()
+ * must not race with any other call (call it at start-up).
+ */
+#ifndef NN_H
+#define NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NN_VERSION_MAJOR 0
+#define NN_VERSION_MINOR 1
+#define NN_VERSION_PATCH 0
+
+/* ---- status ------------------------------------------------------------ */
+
+typedef enum nn_status {
+    NN_OK = 0,
+    NN_ERR_INVALID_ARGUMENT, /* NULL pointer, zero size, ld < rows, bad enum */
+    NN_ERR_OUT_OF_MEMORY,
+    NN_ERR_OVERFLOW,         /* a size product does not fit in size_t */
+    NN_ERR_NON_FINITE,       /* NaN or Inf in an input, or training diverged */
+    NN_ERR_UNSUPPORTED,      /* e.g. an ISA this CPU or build does not have */
+    NN_ERR_IO,               /* open/read/write/rename failed */
+    NN_ERR_FORMAT,           /* a file is not in the expected format */
+    NN_ERR_TRUNCATED,        /* a file ends early */
+    NN_ERR_CHECKSUM,         /* a file's checksum does not match its content */
+    NN_ERR_VERSION           /* a file's format version is not supported */
+} nn_status;
+
+/* A static, human-readable description of `status`; never NULL. */
+const char *nn_strerror(nn_status status);
+
+/* "MAJOR.MINOR.PATCH" of the library actually linked. */
+const char *nn_version(void);
+
+/* ---- CPU dispatch ------------------------------------------------------ */
+
+typedef enum nn_isa {
+    NN_ISA_SCALAR = 0, /* portable C, any CPU */
+    NN_ISA_AVX2,       /* x86-64 with AVX2 and FMA, OS-enabled YMM state */
+    NN_ISA_AVX512,     /* x86-64 with AVX-512 F/BW/VL/DQ, OS-enabled ZMM */
+    NN_ISA_NEON,       /* AArch64 Advanced SIMD */
+    NN_ISA_COUNT
+} nn_isa;
+
+/* The ISA whose kernels run now. Chosen once at first use: the best one the
+ * CPU supports, or the one named by the environment variable
+ * NN_ISA=scalar|avx2|avx512|neon (an unknown or unavailable name there is
+ * ignored, and the best one is used). */
+nn_isa nn_get_isa(void);
+
+/* Force `isa`. NN_ERR_UNSUPPORTED if this CPU or build lacks it,
+ * NN_ERR_INVALID_ARGUMENT for a value outside the enum. Not thread-safe with
+ * respect to calls running concurrently. */
+nn_status nn_set_isa(nn_isa isa);
+
+/* 1 if `isa` is compiled in and this CPU (and OS) can run it, else 0. */
+int nn_isa_available(nn_isa isa);
+
+/* "scalar", "avx2", "avx512", "neon"; "unknown" for a bad value. */
+const char *nn_isa_name(nn_isa isa);
+
+/* Parse a name as accepted by NN_ISA. NN_ERR_INVALID_ARGUMENT if unknown. */
+nn_status nn_isa_from_name(const char *name, nn_isa *isa);
+
+/* What the library knows of the machine (hwloc when available, else
+ * OpenMP's and sysconf's view). Cache sizes are 0 when unknown. */
+typedef struct nn_topology {
+    int cores;        /* physical cores usable by this process */
+    int pus;          /* hardware threads usable by this process */
+    int threads;      /* default thread count (NN_NUM_THREADS, else cores) */
+    int bind;         /* 1 if threads are pinned to cores (NN_BIND != 0) */
+    int from_hwloc;   /* 1 if hwloc supplied the topology */
+    size_t l1d_bytes, l2_bytes, l3_bytes;
+    char cpu_model[64];
+} nn_topology;
+
+/* Fill *topo. NN_ERR_INVALID_ARGUMENT if topo is NULL. */
+nn_status nn_get_topology(nn_topology *topo);
+
+/* ---- kernels ----------------------------------------------------------- */
+
+typedef enum nn_transpose { NN_NO_TRANS = 0, NN_TRANS = 1 } nn_transpose;
+
+/* C = alpha·op(A)·op(B) + beta·C, with op(X) = X or Xᵀ; C is m x n, op(A) is
+ * m x k, op(B) is k x n, all column-major. When beta == 0, C is not read (it
+ * may hold NaN). k == 0 gives C = beta·C. Runs on the dispatched ISA with the
+ * default thread count, and allocates its packing workspace for the call. */
+nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k,
+                   float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                   float beta, float *c, size_t ldc);
+
+/* The same product on `threads` threads (0: the default) with a caller-owned
+ * workspace of at least nn_sgemm_workspace_size() bytes: no allocation. The
+ * result is bitwise identical for every thread count. */
+size_t nn_sgemm_workspace_size(nn_transpose ta, nn_transpose tb, size_t m, size_t n,
+                               size_t k, int threads);
+nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta,
+                      nn_transpose tb, size_t m, size_t n, size_t k, float alpha,
+                      const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                      float *c, size_t ldc);
+
+/* The naive reference: a triple loop with double accumulation, no blocking,
+ * one thread. For tests and as nnbench's baseline. */
+nn_status nn_sgemm_naive(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k,
+                         float alpha, const float *a, size_t lda, const float *b,
+                         size_t ldb, float beta, float *c, size_t ldc);
+
+/* ---- activations --------------------------------------------------------- */
+
+typedef enum nn_activation {
+    NN_IDENTITY = 0,
+    NN_SIGMOID,
+    NN_TANH,
+    NN_RELU,
+    NN_LEAKY_RELU, /* x for x > 0, NN_LEAKY_SLOPE·x otherwise */
+    NN_SOFTMAX,    /* per column; output layer only, with NN_CROSS_ENTROPY */
+    NN_ACTIVATION_COUNT
+} nn_activation;
+
+#define NN_LEAKY_SLOPE 0.01f
+
+/* g[0]: A = g(Z), elementwise (softmax: per column). Z and A may be the same
+ * matrix (in place, lda == ldz). */
+nn_status nn_activate(nn_activation act, size_t rows, size_t cols, const float *z,
+                      size_t ldz, float *a, size_t lda);
+
+/* g[1]: D = g'(Z), elementwise. Not defined for softmax (its Jacobian is not
+ * elementwise): NN_ERR_INVALID_ARGUMENT. ReLU'(0) = 0, leaky ReLU'(0) =
+ * NN_LEAKY_SLOPE. */
+nn_status nn_activation_derivative(nn_activation act, size_t rows, size_t cols,
+                                   const float *z, size_t ldz, float *d, size_t ldd);
+
+/* "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax". */
+const char *nn_activation_name(nn_activation act);
+nn_status nn_activation_from_name(const char *name, nn_activation *act);
+
+/* ---- networks ---------------------------------------------------------- */
+
+typedef enum nn_loss {
+    NN_MSE = 0,         /* Σ(A − Y)² / (2m); any output activation but softmax */
+    NN_CROSS_ENTROPY    /* −Σ Y·log A / m; requires a softmax output layer */
+} nn_loss;
+
+typedef struct nn_network nn_network;
+
+/* Create a network of `n_layers` layers: sizes[0..n_layers] are the unit
+ * counts (sizes[0] = inputs), acts[0..n_layers-1] the activations. Softmax
+ * may only be the last activation and goes with NN_CROSS_ENTROPY, which
+ * requires it. Parameters are initialized from `seed` (see nn_network_init).
+ * On success *out owns the network; free it with nn_network_destroy. */
+nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *sizes,
+                            const nn_activation *acts, nn_loss loss, uint64_t seed);
+void nn_network_destroy(nn_network *net); /* NULL is a no-op */
+
+/* Re-initialize every parameter from `seed`, identically on every machine:
+ * W ~ U(−r, r) with r = sqrt(6 / (fan_in + fan_out)) (Xavier/Glorot) for
+ * identity, sigmoid, tanh and softmax layers, r = sqrt(6 / fan_in) (He) for
+ * ReLU and leaky ReLU layers; b = 0. Uniforms come from the top 24 bits of
+ * SplitMix64(seed) in column-major order, layer by layer; only the correctly
+ * rounded sqrt is involved, so every machine gives the same bits. */
+nn_status nn_network_init(nn_network *net, uint64_t seed);
+
+size_t nn_network_layers(const nn_network *net);            /* 0 for NULL */
+size_t nn_network_units(const nn_network *net, size_t i);   /* sizes[i], 0 if out of range */
+nn_activation nn_network_activation(const nn_network *net, size_t layer);
+nn_loss nn_network_loss(const nn_network *net);
+size_t nn_network_parameter_count(const nn_network *net);
+
+/* A detailed message for the last failure of a call on `net` (e.g. which
+ * argument was wrong); "" when the last call succeeded. Owned by `net`. */
+const char *nn_network_error(const nn_network *net);
+
+/* Copy layer `layer`'s W (sizes[layer+1] x sizes[layer]) or b (sizes[layer+1])
+ * out of or into the network. Setting refuses non-finite values
+ * (NN_ERR_NON_FINITE) and leaves the network unchanged then. */
+nn_status nn_get_weights(const nn_network *net, size_t layer, float *w, size_t ldw);
+nn_status nn_set_weights(nn_network *net, size_t layer, const float *w, size_t ldw);
+nn_status nn_get_bias(const nn_network *net, size_t layer, float *b);
+nn_status nn_set_bias(nn_network *net, size_t layer, const float *b);
+
+/* The gradient from the last nn_gradient() call (zero before any). */
+nn_status nn_get_weight_gradient(const nn_network *net, size_t layer, float *dw, size_t ld);
+nn_status nn_get_bias_gradient(const nn_network *net, size_t layer, float *db);
+
+/* Number of threads the network's kernels use (0: the default from
+ * nn_get_topology). Results do not depend on it (see README). */
+nn_status nn_set_threads(nn_network *net, int threads);
+
+/* Size the network's workspaces for minibatches of up to `batch` columns.
+ * Optional: the calls below grow them when a larger batch arrives; after
+ * that no call allocates for batches up to this size. */
+nn_status nn_reserve(nn_network *net, size_t batch);
+
+/* Evaluate m samples X (sizes[0] x m). If y is not NULL, copy the output
+ * (sizes[L] x m) into it. NN_ERR_NON_FINITE if X holds NaN/Inf. */
+nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t m, float *y,
+                     size_t ldy);
+
+/* Cost of the network on (X, Y) without touching gradients. */
+nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
+                  size_t m, float *cost);
+
+/* Forward and back-propagation on (X, Y): stores dW, db for every layer in
+ * the network. *cost (if cost is not NULL) receives the cost of the current
+ * parameters on this batch. */
+nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *y,
+                      size_t ldy, size_t m, float *cost);
+
+/* ---- optimization -------------------------------------------------------- */
+
+typedef enum nn_optimizer_kind { NN_SGD = 0, NN_MOMENTUM, NN_ADAM } nn_optimizer_kind;
+
+typedef struct nn_optimizer {
+    nn_optimizer_kind kind;
+    float momentum;      /* NN_MOMENTUM: v = μ·v + g; θ −= lr·v      (e.g. 0.9) */
+    float beta1, beta2;  /* NN_ADAM (0.9, 0.999)                               */
+    float epsilon;       /* NN_ADAM (1e-8)                                     */
+    float weight_decay;  /* L2: g += λ·W (weights only, not biases); 0 = off    */
+} nn_optimizer;
+
+/* Defaults for a kind (the values in the comments above, no weight decay). */
+nn_optimizer nn_optimizer_default(nn_optimizer_kind kind);
+
+/* Select the update rule used by nn_step; resets its state (velocity,
+ * moments, step count). Plain SGD is the default. */
+nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt);
+
+/* One update of every parameter from the stored gradient with the rule set
+ * by nn_set_optimizer (SGD: W −= lr·dW, b −= lr·db). */
+nn_status nn_step(nn_network *net, float learning_rate);
+
+/* Called after every epoch with the mean cost of that epoch's minibatches
+ * (each measured before its update). Return nonzero to stop training. */
+typedef int (*nn_epoch_callback)(size_t epoch, float cost, void *user);
+
+typedef struct nn_train_options {
+    size_t epochs;
+    size_t batch_size;     /* 0 or >= m: full batch, in order */
+    float learning_rate;
+    uint64_t shuffle_seed; /* minibatches: columns are reshuffled every epoch */
+} nn_train_options;
+
+/* Train on m samples. Stops early when the callback asks (NN_OK). If a
+ * batch's cost or gradient becomes NaN/Inf, training stops with
+ * NN_ERR_NON_FINITE and the parameters of the last finite step are kept. */
+nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y,
+                   size_t ldy, size_t m, const nn_train_options *opt,
+                   nn_epoch_callback callback, void *user);
+
+/* A 64-bit digest (FNV-1a over the layer sizes, activations and the bytes of
+ * every parameter, little-endian). Equal digests mean equal networks. */
+uint64_t nn_weights_digest(const nn_network *net);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NN_H */

@@ -1,0 +1,62 @@
+/* The scalar ISA: one-lane "vectors" for the shared elementwise kernels and a
+ * plain C micro-kernel. Runs on any CPU; the reference every other ISA is
+ * tested against. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../../kernels.h"
+
+typedef float vf;
+typedef int vm;
+#define VF_WIDTH 1
+
+static inline vf vf_load(const float *p) { return *p; }
+static inline void vf_store(float *p, vf v) { *p = v; }
+static inline vf vf_loadn(const float *p, size_t n, float fill) { return n ? *p : fill; }
+static inline void vf_storen(float *p, vf v, size_t n) { if (n) *p = v; }
+static inline vf vf_set1(float x) { return x; }
+static inline vf vf_add(vf a, vf b) { return a + b; }
+static inline vf vf_sub(vf a, vf b) { return a - b; }
+static inline vf vf_mul(vf a, vf b) { return a * b; }
+static inline vf vf_div(vf a, vf b) { return a / b; }
+static inline vf vf_fma(vf a, vf b, vf c) { return a * b + c; } /* no FMA unit assumed */
+static inline vf vf_max(vf a, vf b) { return a > b ? a : b; }
+static inline vf vf_min(vf a, vf b) { return a < b ? a : b; }
+static inline vf vf_sqrt(vf a) { return sqrtf(a); }
+static inline float vf_hsum(vf a) { return a; }
+static inline float vf_hmax(vf a) { return a; }
+static inline vm vf_gt(vf a, vf b) { return a > b; }
+static inline vm vf_lt(vf a, vf b) { return a < b; }
+static inline vm vf_isnan(vf a) { return a != a; }
+static inline vf vf_select(vm m, vf a, vf b) { return m ? a : b; }
+static inline vf vf_pow2i(vf n)
+{
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float r;
+    memcpy(&r, &bits, sizeof r);
+    return r;
+}
+
+#include "../vector_impl.h"
+
+#define MR 8
+#define NR 4
+
+static void gemm_8x4_scalar(size_t m, size_t n, size_t k, const float *a, const float *b,
+                            float *c, size_t ldc, float alpha, float beta)
+{
+    float acc[NR][MR] = {{0}};
+    for (size_t p = 0; p < k; p++, a += MR, b += NR)
+        for (size_t j = 0; j < NR; j++)
+            for (size_t i = 0; i < MR; i++) acc[j][i] += a[i] * b[j];
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < m; i++) {
+            float *cij = &c[i + j * ldc];
+            *cij = beta == 0.0f ? alpha * acc[j][i] : alpha * acc[j][i] + beta * *cij;
+        }
+}
+
+const nn_kernels nn_kernels_scalar = {
+    .isa = NN_ISA_SCALAR, .mr = MR, .nr = NR, .kc = 256, .gemm_ukernel = gemm_8x4_scalar,
+    NN_VECTOR_KERNELS};

@@ -1,0 +1,16 @@
+/* GEMM micro-kernels, one file each (named operation_MRxNR_isa), all with
+ * the nn_gemm_ukernel_fn contract of kernels.h. */
+#ifndef NN_UKERNELS_H
+#define NN_UKERNELS_H
+
+#include <stddef.h>
+
+#define NN_UKERNEL_ARGS                                                                 \
+    size_t m, size_t n, size_t k, const float *a, const float *b, float *c, size_t ldc,  \
+        float alpha, float beta
+
+void nn_gemm_16x6_avx2(NN_UKERNEL_ARGS);
+void nn_gemm_32x12_avx512(NN_UKERNEL_ARGS);
+void nn_gemm_16x4_neon(NN_UKERNEL_ARGS);
+
+#endif /* NN_UKERNELS_H */

@@ -1,0 +1,299 @@
+/*
+ * The elementwise and reduction kernels, written once over a small vector
+ * vocabulary. Each ISA file (src/arch/<isa>/kernels_<isa>.c) defines
+ *
+ *   vf, vm            a float vector of VF_WIDTH lanes and a lane mask
+ *   vf_load, vf_store, vf_loadn(p, n, fill), vf_storen(p, v, n)  (n < VF_WIDTH
+ *                     lanes; the others are `fill`)
+ *   vf_set1, vf_add, vf_sub, vf_mul, vf_div, vf_fma(a, b, c) = a·b + c,
+ *   vf_max, vf_min, vf_sqrt, vf_hsum, vf_hmax, vf_pow2i (2^n for integer
+ *   valued n in [−126, 127]), vf_gt, vf_lt, vf_isnan, vf_select(m, a, b)
+ *
+ * and then includes this file, which defines static kernels and the
+ * NN_VECTOR_KERNELS initializer for the ISA's nn_kernels table. The same
+ * algorithm on every ISA is what makes the ISAs agree to a few ULP.
+ *
+ * vf_max/vf_min need not handle NaN: the functions below restore NaN where
+ * it matters.
+ */
+#ifndef NN_VECTOR_IMPL_H
+#define NN_VECTOR_IMPL_H
+
+#include <math.h>
+#include <stddef.h>
+
+#include "../kernels.h"
+
+/* Loop over n elements a vector at a time; the last step has r_ < VF_WIDTH
+ * lanes and goes through the partial load/store. */
+#define NN_FOR_VECTORS(n) for (size_t i_ = 0, r_; i_ < (n) && ((r_ = (n) - i_ < VF_WIDTH ? (n) - i_ : VF_WIDTH), 1); i_ += VF_WIDTH)
+#define LD(p) (r_ == VF_WIDTH ? vf_load((p) + i_) : vf_loadn((p) + i_, r_, 0.0f))
+#define ST(p, v)                                                                        \
+    do {                                                                                \
+        if (r_ == VF_WIDTH) vf_store((p) + i_, (v));                                    \
+        else vf_storen((p) + i_, (v), r_);                                              \
+    } while (0)
+
+/* exp(x) for every float x: Cody–Waite range reduction x = n·ln2 + r,
+ * |r| <= ln2/2, a degree-7 polynomial (Cephes expf coefficients), and the
+ * scaling by 2^n split in two factors so that results down to the smallest
+ * subnormal and the overflow to +Inf come out right. Max error about 1 ULP
+ * for normal results (tests/test_activations.c checks against libm). */
+static inline vf vexp(vf x)
+{
+    const vf xc = vf_min(vf_max(x, vf_set1(-104.0f)), vf_set1(89.0f));
+    const vf magic = vf_set1(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
+    const vf n = vf_sub(vf_fma(xc, vf_set1(1.44269504088896341f), magic), magic);
+    vf r = vf_fma(n, vf_set1(-0.693359375f), xc);
+    r = vf_fma(n, vf_set1(2.12194440e-4f), r);
+    vf p = vf_set1(1.9875691500e-4f);
+    p = vf_fma(p, r, vf_set1(1.3981999507e-3f));
+    p = vf_fma(p, r, vf_set1(8.3334519073e-3f));
+    p = vf_fma(p, r, vf_set1(4.1665795894e-2f));
+    p = vf_fma(p, r, vf_set1(1.6666665459e-1f));
+    p = vf_fma(p, r, vf_set1(5.0000001201e-1f));
+    p = vf_fma(p, vf_mul(r, r), vf_add(r, vf_set1(1.0f)));
+    const vf n1 = vf_sub(vf_fma(n, vf_set1(0.5f), magic), magic);
+    const vf n2 = vf_sub(n, n1);
+    const vf y = vf_mul(vf_mul(p, vf_pow2i(n1)), vf_pow2i(n2));
+    return vf_select(vf_isnan(x), x, y);
+}
+
+static inline vf vsigmoid(vf x)
+{
+    const vf one = vf_set1(1.0f);
+    return vf_div(one, vf_add(one, vexp(vf_sub(vf_set1(0.0f), x))));
+}
+
+/* tanh: an odd Taylor polynomial (to x^15) for |x| < 0.4, where 1 − 2/(e^2x + 1)
+ * would cancel; that formula elsewhere (it saturates to ±1 and keeps NaN). */
+static inline vf vtanh(vf x)
+{
+    const vf zero = vf_set1(0.0f), one = vf_set1(1.0f);
+    const vf ax = vf_max(x, vf_sub(zero, x));
+    const vf big = vf_sub(one, vf_div(vf_set1(2.0f), vf_add(vexp(vf_add(ax, ax)), one)));
+    const vf big_signed = vf_select(vf_lt(x, zero), vf_sub(zero, big), big);
+    const vf x2 = vf_mul(x, x);
+    vf p = vf_set1(-5.9087327e-4f); /* -929569/638512875 */
+    p = vf_fma(p, x2, vf_set1(1.4589947e-3f));
+    p = vf_fma(p, x2, vf_set1(-3.5921280e-3f));
+    p = vf_fma(p, x2, vf_set1(8.8632358e-3f));
+    p = vf_fma(p, x2, vf_set1(-2.1869489e-2f));
+    p = vf_fma(p, x2, vf_set1(5.3968254e-2f));
+    p = vf_fma(p, x2, vf_set1(-1.3333334e-1f));
+    p = vf_fma(p, x2, vf_set1(3.3333334e-1f));
+    const vf small = vf_sub(x, vf_mul(vf_mul(x, x2), p));
+    return vf_select(vf_lt(ax, vf_set1(0.4f)), small, big_signed);
+}
+
+static inline vf vrelu(vf x)
+{
+    /* x·0 keeps NaN (and gives −0 for negative x, which compares equal to 0) */
+    return vf_select(vf_gt(x, vf_set1(0.0f)), x, vf_mul(x, vf_set1(0.0f)));
+}
+
+static inline vf vleaky(vf x)
+{
+    return vf_select(vf_gt(x, vf_set1(0.0f)), x, vf_mul(x, vf_set1(NN_LEAKY_SLOPE)));
+}
+
+static inline vf vapply(nn_activation act, vf x)
+{
+    switch (act) {
+    case NN_SIGMOID: return vsigmoid(x);
+    case NN_TANH: return vtanh(x);
+    case NN_RELU: return vrelu(x);
+    case NN_LEAKY_RELU: return vleaky(x);
+    default: return x;
+    }
+}
+
+#define NN_DEFINE_ACTIVATE(name, fn)                                                   \
+    static void activate_##name(size_t n, const float *x, float *y)                   \
+    {                                                                                   \
+        NN_FOR_VECTORS(n) ST(y, fn(LD(x)));                                             \
+    }                                                                                   \
+    static void bias_activate_##name(size_t rows, size_t cols, const float *bias,      \
+                                     float *z)                                          \
+    {                                                                                   \
+        for (size_t j = 0; j < cols; j++) {                                             \
+            float *zj = z + j * rows;                                                   \
+            NN_FOR_VECTORS(rows) ST(zj, fn(vf_add(LD(zj), LD(bias))));                  \
+        }                                                                               \
+    }
+
+static inline vf videntity(vf x) { return x; }
+NN_DEFINE_ACTIVATE(identity, videntity)
+NN_DEFINE_ACTIVATE(sigmoid, vsigmoid)
+NN_DEFINE_ACTIVATE(tanh, vtanh)
+NN_DEFINE_ACTIVATE(relu, vrelu)
+NN_DEFINE_ACTIVATE(leaky, vleaky)
+
+static void backward_identity(size_t n, const float *a, const float *da, float *dz)
+{
+    (void)a;
+    NN_FOR_VECTORS(n) ST(dz, LD(da));
+}
+
+static void backward_sigmoid(size_t n, const float *a, const float *da, float *dz)
+{
+    NN_FOR_VECTORS(n)
+    {
+        const vf av = LD(a);
+        ST(dz, vf_mul(LD(da), vf_mul(av, vf_sub(vf_set1(1.0f), av))));
+    }
+}
+
+static void backward_tanh(size_t n, const float *a, const float *da, float *dz)
+{
+    NN_FOR_VECTORS(n)
+    {
+        const vf av = LD(a);
+        ST(dz, vf_mul(LD(da), vf_sub(vf_set1(1.0f), vf_mul(av, av))));
+    }
+}
+
+static void backward_relu(size_t n, const float *a, const float *da, float *dz)
+{
+    NN_FOR_VECTORS(n)
+    {
+        const vf d = LD(da);
+        ST(dz, vf_select(vf_gt(LD(a), vf_set1(0.0f)), d, vf_set1(0.0f)));
+    }
+}
+
+static void backward_leaky(size_t n, const float *a, const float *da, float *dz)
+{
+    NN_FOR_VECTORS(n)
+    {
+        const vf d = LD(da);
+        ST(dz, vf_select(vf_gt(LD(a), vf_set1(0.0f)), d, vf_mul(d, vf_set1(NN_LEAKY_SLOPE))));
+    }
+}
+
+/* Max-subtracted; a NaN or +Inf anywhere in the column makes the sum NaN
+ * and so the whole column NaN, on every ISA. */
+static float softmax_column(size_t n, const float *z, float *a)
+{
+    vf mx = vf_set1(-INFINITY);
+    NN_FOR_VECTORS(n) mx = vf_max(mx, r_ == VF_WIDTH ? vf_load(z + i_) : vf_loadn(z + i_, r_, -INFINITY));
+    const float m = vf_hmax(mx);
+    const vf mv = vf_set1(m);
+    vf s = vf_set1(0.0f);
+    NN_FOR_VECTORS(n)
+    {
+        const vf zv = r_ == VF_WIDTH ? vf_load(z + i_) : vf_loadn(z + i_, r_, -INFINITY);
+        const vf e = vexp(vf_sub(zv, mv)); /* padding lanes: exp(−Inf) = 0 */
+        s = vf_add(s, e);
+        ST(a, e);
+    }
+    const float total = vf_hsum(s);
+    const vf inv = vf_set1(1.0f / total);
+    NN_FOR_VECTORS(n) ST(a, vf_mul(LD(a), inv));
+    return m + logf(total);
+}
+
+static void bias_activate_softmax(size_t rows, size_t cols, const float *bias, float *z)
+{
+    for (size_t j = 0; j < cols; j++) {
+        float *zj = z + j * rows;
+        NN_FOR_VECTORS(rows) ST(zj, vf_add(LD(zj), LD(bias)));
+        softmax_column(rows, zj, zj);
+    }
+}
+
+/* Four accumulators hide the add latency; the tail goes into the first. TERM
+ * reads its operands with LD at offset i_. */
+#define NN_DEFINE_REDUCTION(name, args, TERM)                                          \
+    static float name args                                                              \
+    {                                                                                   \
+        vf s0 = vf_set1(0.0f), s1 = s0, s2 = s0, s3 = s0;                               \
+        size_t i_ = 0, r_ = VF_WIDTH;                                                   \
+        while (i_ + 4 * VF_WIDTH <= n) {                                                \
+            s0 = vf_add(s0, TERM);                                                      \
+            i_ += VF_WIDTH;                                                             \
+            s1 = vf_add(s1, TERM);                                                      \
+            i_ += VF_WIDTH;                                                             \
+            s2 = vf_add(s2, TERM);                                                      \
+            i_ += VF_WIDTH;                                                             \
+            s3 = vf_add(s3, TERM);                                                      \
+            i_ += VF_WIDTH;                                                             \
+        }                                                                               \
+        for (; i_ < n; i_ += VF_WIDTH) {                                                \
+            r_ = n - i_ < VF_WIDTH ? n - i_ : VF_WIDTH;                                 \
+            s0 = vf_add(s0, TERM);                                                      \
+        }                                                                               \
+        return vf_hsum(vf_add(vf_add(s0, s1), vf_add(s2, s3)));                         \
+    }
+
+static inline vf sq(vf d) { return vf_mul(d, d); }
+NN_DEFINE_REDUCTION(sum_sq_diff, (size_t n, const float *a, const float *y), sq(vf_sub(LD(a), LD(y))))
+NN_DEFINE_REDUCTION(dot, (size_t n, const float *x, const float *y), vf_mul(LD(x), LD(y)))
+NN_DEFINE_REDUCTION(sum, (size_t n, const float *x), LD(x))
+
+static void add_columns(size_t rows, size_t cols, const float *x, size_t ld, float *out)
+{
+    NN_FOR_VECTORS(rows)
+    {
+        vf s = vf_set1(0.0f);
+        for (size_t j = 0; j < cols; j++) s = vf_add(s, LD(x + j * ld));
+        ST(out, vf_add(LD(out), s));
+    }
+}
+
+static void sub_scale(size_t n, const float *a, const float *y, float s, float *out)
+{
+    const vf sv = vf_set1(s);
+    NN_FOR_VECTORS(n) ST(out, vf_mul(vf_sub(LD(a), LD(y)), sv));
+}
+
+static void axpy(size_t n, float alpha, const float *x, float *y)
+{
+    const vf av = vf_set1(alpha);
+    NN_FOR_VECTORS(n) ST(y, vf_fma(av, LD(x), LD(y)));
+}
+
+static void momentum_update(size_t n, float lr, float mu, float wd, const float *g, float *v,
+                            float *w)
+{
+    const vf lrv = vf_set1(-lr), muv = vf_set1(mu), wdv = vf_set1(wd);
+    NN_FOR_VECTORS(n)
+    {
+        const vf wv = LD(w);
+        const vf vv = vf_fma(muv, LD(v), vf_fma(wdv, wv, LD(g)));
+        ST(v, vv);
+        ST(w, vf_fma(lrv, vv, wv));
+    }
+}
+
+static void adam_update(size_t n, float step, float b1, float b2, float eps, float wd,
+                        const float *g, float *m, float *v, float *w)
+{
+    const vf b1v = vf_set1(b1), c1 = vf_set1(1.0f - b1), b2v = vf_set1(b2),
+             c2 = vf_set1(1.0f - b2), epsv = vf_set1(eps), stepv = vf_set1(-step),
+             wdv = vf_set1(wd);
+    NN_FOR_VECTORS(n)
+    {
+        const vf wv = LD(w);
+        const vf gv = vf_fma(wdv, wv, LD(g));
+        const vf mv = vf_fma(b1v, LD(m), vf_mul(c1, gv));
+        const vf vv = vf_fma(b2v, LD(v), vf_mul(c2, vf_mul(gv, gv)));
+        ST(m, mv);
+        ST(v, vv);
+        ST(w, vf_fma(stepv, vf_div(mv, vf_add(vf_sqrt(vv), epsv)), wv));
+    }
+}
+
+#define NN_VECTOR_KERNELS                                                               \
+    .activate = {activate_identity, activate_sigmoid, activate_tanh, activate_relu,     \
+                 activate_leaky, NULL},                                                 \
+    .activate_backward = {backward_identity, backward_sigmoid, backward_tanh,           \
+                          backward_relu, backward_leaky, backward_identity},            \
+    .softmax = softmax_column,                                                          \
+    .bias_activate = {bias_activate_identity, bias_activate_sigmoid, bias_activate_tanh, \
+                      bias_activate_relu, bias_activate_leaky, bias_activate_softmax},  \
+    .sum_sq_diff = sum_sq_diff, .dot = dot, .sum = sum, .add_columns = add_columns,     \
+    .sub_scale = sub_scale, .axpy = axpy, .momentum_update = momentum_update,           \
+    .adam_update = adam_update
+
+#endif /* NN_VECTOR_IMPL_H */

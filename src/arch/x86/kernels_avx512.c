@@ -1,0 +1,45 @@
+/* AVX-512 vector vocabulary for the shared kernels (vector_impl.h): 16 lanes,
+ * tails through k-masks. */
+#include <immintrin.h>
+
+#include "../../kernels.h"
+#include "../ukernels.h"
+
+typedef __m512 vf;
+typedef __mmask16 vm;
+#define VF_WIDTH 16
+
+static inline __mmask16 lanes(size_t n) { return (__mmask16)((1u << n) - 1); }
+static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline vf vf_loadn(const float *p, size_t n, float fill)
+{
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes(n), p);
+}
+static inline void vf_storen(float *p, vf v, size_t n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+static inline vf vf_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vf vf_sqrt(vf a) { return _mm512_sqrt_ps(a); }
+static inline float vf_hsum(vf a) { return _mm512_reduce_add_ps(a); }
+static inline float vf_hmax(vf a) { return _mm512_reduce_max_ps(a); }
+static inline vm vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+static inline vm vf_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+static inline vm vf_isnan(vf a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
+static inline vf vf_select(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
+static inline vf vf_pow2i(vf n)
+{
+    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+
+#include "../vector_impl.h"
+
+const nn_kernels nn_kernels_avx512 = {
+    .isa = NN_ISA_AVX512, .mr = 32, .nr = 12, .kc = 256, .gemm_ukernel = nn_gemm_32x12_avx512,
+    NN_VECTOR_KERNELS};

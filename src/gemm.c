@@ -1,0 +1,283 @@
+/*
+ * The portable GEMM driver: BLIS-style blocking around the ISA's MR x NR
+ * micro-kernel. Everything that is not FMA work lives here, written once:
+ * transposes (absorbed by packing), alpha/beta, edges (zero-padded panels and
+ * partial stores), threading.
+ *
+ * Loop nest (per thread, over its own columns of C):
+ *   jc (NC columns) → pc (KC of K) → pack B → ic (MC rows) → jr (NR) → ir (MR)
+ * op(A) is packed once for the whole call, cooperatively by all threads, into
+ * MR-row panels; it is read-only afterwards and shared. Each thread packs its
+ * own B panels.
+ *
+ * Determinism: every element of C is reduced over K in the same order (KC
+ * blocks, each summed by the micro-kernel in p order) whatever the thread
+ * count, because threads split the columns of C on NR boundaries and KC is a
+ * per-ISA constant. So results are bitwise identical for 1..N threads.
+ *
+ * Skinny products (m small, n large, e.g. the 10-unit output layer) would
+ * waste most of an MR-row tile; when the transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ
+ * fills the tiles better, it is computed instead and written back through a
+ * small transposing store.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "internal.h"
+
+#define ALIGN 64
+
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+/* op(X)(i, p) for a matrix stored column-major with leading dimension ld. */
+static inline float op_at(const float *x, size_t ld, nn_transpose t, size_t i, size_t p)
+{
+    return t == NN_NO_TRANS ? x[i + p * ld] : x[p + i * ld];
+}
+
+/* Pack op(A)[0:m, 0:kc] (x points at its (0, 0)) into one MR-row panel:
+ * dst[p·MR + i], rows m..MR-1 zero. */
+static void pack_a_panel(size_t mr, size_t m, size_t kc, const float *x, size_t ld,
+                         nn_transpose t, float *dst)
+{
+    if (t == NN_NO_TRANS) {
+        for (size_t p = 0; p < kc; p++) {
+            const float *col = x + p * ld;
+            float *d = dst + p * mr;
+            for (size_t i = 0; i < m; i++) d[i] = col[i];
+            for (size_t i = m; i < mr; i++) d[i] = 0.0f;
+        }
+    } else {
+        for (size_t i = 0; i < m; i++) {
+            const float *row = x + i * ld; /* op(A)(i, ·) is contiguous */
+            for (size_t p = 0; p < kc; p++) dst[p * mr + i] = row[p];
+        }
+        for (size_t p = 0; p < kc; p++)
+            for (size_t i = m; i < mr; i++) dst[p * mr + i] = 0.0f;
+    }
+}
+
+/* Pack op(B)[0:kc, 0:n] into one NR-column panel: dst[p·NR + j], columns
+ * n..NR-1 zero. */
+static void pack_b_panel(size_t nr, size_t n, size_t kc, const float *x, size_t ld,
+                         nn_transpose t, float *dst)
+{
+    if (t == NN_TRANS) {
+        for (size_t p = 0; p < kc; p++) {
+            const float *row = x + p * ld; /* op(B)(p, ·) is contiguous */
+            float *d = dst + p * nr;
+            for (size_t j = 0; j < n; j++) d[j] = row[j];
+            for (size_t j = n; j < nr; j++) d[j] = 0.0f;
+        }
+    } else {
+        for (size_t j = 0; j < n; j++) {
+            const float *col = x + j * ld;
+            for (size_t p = 0; p < kc; p++) dst[p * nr + j] = col[p];
+        }
+        for (size_t p = 0; p < kc; p++)
+            for (size_t j = n; j < nr; j++) dst[p * nr + j] = 0.0f;
+    }
+}
+
+/* The product actually computed: possibly the transposed one. */
+typedef struct plan {
+    const nn_kernels *kr;
+    size_t m, n, k, mc, nc;
+    nn_transpose ta, tb;
+    const float *a, *b;
+    size_t lda, ldb;
+    float alpha, beta;
+    float *c;
+    size_t ldc;
+    int swapped; /* computing Cᵀ: element (i, j) goes to c[j + i·ldc] */
+    int threads;
+    float *apack;      /* round_up(m, MR) · k floats */
+    float *bpack;      /* threads · bpack_stride floats */
+    size_t bpack_stride;
+} plan;
+
+static double tile_fill(size_t m, size_t n, size_t mr, size_t nr)
+{
+    return ((double)m / (double)round_up(m, mr)) * ((double)n / (double)round_up(n, nr));
+}
+
+static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, plan *p)
+{
+    const nn_machine *mach = nn_machine_get();
+    memset(p, 0, sizeof *p);
+    p->kr = kr;
+    p->k = g->k;
+    p->alpha = g->alpha;
+    p->beta = g->beta;
+    p->c = g->c;
+    p->ldc = g->ldc;
+    p->swapped = tile_fill(g->n, g->m, kr->mr, kr->nr) > 1.25 * tile_fill(g->m, g->n, kr->mr, kr->nr);
+    if (!p->swapped) {
+        p->m = g->m, p->n = g->n;
+        p->a = g->a, p->lda = g->lda, p->ta = g->ta;
+        p->b = g->b, p->ldb = g->ldb, p->tb = g->tb;
+    } else { /* Cᵀ = op(B)ᵀ · op(A)ᵀ */
+        p->m = g->n, p->n = g->m;
+        p->a = g->b, p->lda = g->ldb, p->ta = g->tb == NN_NO_TRANS ? NN_TRANS : NN_NO_TRANS;
+        p->b = g->a, p->ldb = g->lda, p->tb = g->ta == NN_NO_TRANS ? NN_TRANS : NN_NO_TRANS;
+    }
+    p->threads = threads;
+    p->mc = round_up(mach->mc, kr->mr);
+    /* each thread's share of columns, in whole NR panels, capped by NC */
+    const size_t share = round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
+    p->nc = min_size(round_up(mach->nc, kr->nr), share);
+    p->bpack_stride = round_up(min_size(kr->kc, p->k) * p->nc, ALIGN / sizeof(float));
+}
+
+size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+{
+    plan p;
+    make_plan(kr, g, threads, &p);
+    size_t a_floats, b_floats, total;
+    if (!nn_mul_size(round_up(p.m, kr->mr), p.k, &a_floats)) return SIZE_MAX;
+    if (!nn_mul_size((size_t)threads, p.bpack_stride, &b_floats)) return SIZE_MAX;
+    a_floats = round_up(a_floats, ALIGN / sizeof(float));
+    if (!nn_add_size(a_floats, b_floats, &total) || !nn_mul_size(total, sizeof(float), &total) ||
+        !nn_add_size(total, ALIGN, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+int nn_gemm_threads(const nn_gemm_args *g, int threads)
+{
+    /* Measured with nnbench on Zen 4: below ~1 MFLOP per thread the fork/join
+     * and barrier cost more than the second core gives back. */
+    const double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
+    const double per_thread = 1.0e6;
+    int useful = (int)(flops / per_thread);
+    if (useful < 1) useful = 1;
+    if (threads > useful) threads = useful;
+    return threads < 1 ? 1 : threads;
+}
+
+/* Store an MR x NR tile computed into `tile` (column-major, ld MR) to Cᵀ. */
+static void store_transposed(const plan *p, const float *tile, size_t mr, size_t m, size_t n,
+                             size_t i0, size_t j0, float beta)
+{
+    for (size_t i = 0; i < m; i++) {
+        float *row = p->c + (i0 + i) * p->ldc + j0; /* C(j0.., i0+i) */
+        for (size_t j = 0; j < n; j++) {
+            const float t = tile[i + j * mr];
+            row[j] = beta == 0.0f ? t : t + beta * row[j];
+        }
+    }
+}
+
+static void pack_a_part(const plan *p, int t, int nt)
+{
+    const size_t mr = p->kr->mr, kc_max = p->kr->kc;
+    const size_t m_panels = (p->m + mr - 1) / mr;
+    const size_t mpad = m_panels * mr;
+    size_t idx = 0;
+    for (size_t pc = 0; pc < p->k; pc += kc_max) {
+        const size_t kc = min_size(kc_max, p->k - pc);
+        for (size_t ip = 0; ip < m_panels; ip++, idx++) {
+            if ((int)(idx % (size_t)nt) != t) continue;
+            const size_t i = ip * mr;
+            const float *src = p->ta == NN_NO_TRANS ? p->a + i + pc * p->lda
+                                                    : p->a + pc + i * p->lda;
+            pack_a_panel(mr, min_size(mr, p->m - i), kc, src, p->lda, p->ta,
+                         p->apack + mpad * pc + i * kc);
+        }
+    }
+}
+
+static void compute_columns(const plan *p, int t, size_t j_begin, size_t j_end)
+{
+    const nn_kernels *kr = p->kr;
+    const size_t mr = kr->mr, nr = kr->nr, kc_max = kr->kc;
+    const size_t mpad = round_up(p->m, mr);
+    float *bpack = p->bpack + (size_t)t * p->bpack_stride;
+    float tile[32 * 32]; /* >= MR·NR of every ISA (checked in dispatch tests) */
+
+    for (size_t jc = j_begin; jc < j_end; jc += p->nc) {
+        const size_t nc = min_size(p->nc, j_end - jc);
+        for (size_t pc = 0; pc < p->k; pc += kc_max) {
+            const size_t kc = min_size(kc_max, p->k - pc);
+            const float beta = pc == 0 ? p->beta : 1.0f;
+            for (size_t jr = 0; jr < nc; jr += nr) {
+                const size_t j = jc + jr;
+                const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
+                                                        : p->b + j + pc * p->ldb;
+                pack_b_panel(nr, min_size(nr, j_end - j), kc, src, p->ldb, p->tb,
+                             bpack + jr * kc);
+            }
+            for (size_t ic = 0; ic < p->m; ic += p->mc) {
+                const size_t mc = min_size(p->mc, p->m - ic);
+                for (size_t jr = 0; jr < nc; jr += nr) {
+                    const size_t nn = min_size(nr, nc - jr);
+                    const float *bp = bpack + jr * kc;
+                    for (size_t ir = 0; ir < mc; ir += mr) {
+                        const size_t i = ic + ir, mm = min_size(mr, mc - ir);
+                        const float *ap = p->apack + mpad * pc + i * kc;
+                        if (!p->swapped) {
+                            kr->gemm_ukernel(mm, nn, kc, ap, bp, p->c + i + (jc + jr) * p->ldc,
+                                             p->ldc, p->alpha, beta);
+                        } else {
+                            kr->gemm_ukernel(mm, nn, kc, ap, bp, tile, mr, p->alpha, 0.0f);
+                            store_transposed(p, tile, mr, mm, nn, i, jc + jr, beta);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void run_thread(const plan *p, int t, int nt)
+{
+    pack_a_part(p, t, nt);
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp barrier
+    }
+#endif
+    /* columns split on NR boundaries so the tile grid is the same for any nt */
+    const size_t panels = (p->n + p->kr->nr - 1) / p->kr->nr;
+    const size_t lo = panels * (size_t)t / (size_t)nt, hi = panels * (size_t)(t + 1) / (size_t)nt;
+    const size_t j_begin = lo * p->kr->nr, j_end = min_size(hi * p->kr->nr, p->n);
+    if (j_begin < j_end) compute_columns(p, t, j_begin, j_end);
+}
+
+static void scale_c(const nn_gemm_args *g)
+{
+    for (size_t j = 0; j < g->n; j++) {
+        float *col = g->c + j * g->ldc;
+        for (size_t i = 0; i < g->m; i++) col[i] = g->beta == 0.0f ? 0.0f : g->beta * col[i];
+    }
+}
+
+void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work)
+{
+    if (g->m == 0 || g->n == 0) return;
+    if (g->k == 0 || g->alpha == 0.0f) {
+        scale_c(g);
+        return;
+    }
+    plan p;
+    make_plan(kr, g, threads, &p);
+    uintptr_t base = ((uintptr_t)work + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
+    p.apack = (float *)base;
+    p.bpack = p.apack + round_up(round_up(p.m, kr->mr) * p.k, ALIGN / sizeof(float));
+#ifdef _OPENMP
+    if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+        {
+            nn_bind_team();
+            run_thread(&p, omp_get_thread_num(), omp_get_num_threads());
+        }
+        return;
+    }
+#endif
+    run_thread(&p, 0, 1);
+}

@@ -1,0 +1,83 @@
+/* Declarations shared by the library's portable sources; not installed. */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+#include "nn.h"
+
+/* The kernels of the ISA in use (dispatch.c); never NULL. */
+const nn_kernels *nn_kernels_active(void);
+/* The table for `isa`, or NULL if it is not compiled in or not runnable. */
+const nn_kernels *nn_kernels_for(nn_isa isa);
+
+/* Machine facts read once (topology.c). */
+typedef struct nn_machine {
+    nn_topology topo;
+    size_t mc, nc; /* GEMM blocks derived from L2 and L3 (in floats of rows/cols) */
+} nn_machine;
+const nn_machine *nn_machine_get(void);
+/* Fill `m` from hwloc (unless NN_NO_HWLOC is set) or the fallback; never fails. */
+void nn_machine_probe(nn_machine *m);
+/* Pin the calling OpenMP team's threads to cores (no-op if disabled). */
+void nn_bind_team(void);
+
+/* a·b into *out; 0 on overflow. */
+static inline int nn_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (b != 0 && a > SIZE_MAX / b) return 0;
+    *out = a * b;
+    return 1;
+}
+static inline int nn_add_size(size_t a, size_t b, size_t *out)
+{
+    if (a > SIZE_MAX - b) return 0;
+    *out = a + b;
+    return 1;
+}
+/* Check that a rows x cols matrix with leading dimension ld is well formed
+ * and addressable: NN_OK, NN_ERR_INVALID_ARGUMENT or NN_ERR_OVERFLOW. */
+nn_status nn_check_matrix(const void *p, size_t rows, size_t cols, size_t ld);
+
+/* ---- GEMM (gemm.c) ---- */
+typedef struct nn_gemm_args {
+    nn_transpose ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    size_t lda, ldb, ldc;
+} nn_gemm_args;
+
+size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads);
+/* Arguments already validated; `work` holds nn_gemm_workspace() bytes. */
+void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work);
+/* Threads worth using for this product: 1 below the size where the fork/join
+ * costs more than it saves. */
+int nn_gemm_threads(const nn_gemm_args *g, int threads);
+
+/* ---- reductions (reduce.c): pairwise over NN_SUM_BLOCK-sized kernel calls ---- */
+float nn_reduce_sum_sq_diff(const nn_kernels *kr, size_t n, const float *a, const float *y);
+float nn_reduce_dot(const nn_kernels *kr, size_t n, const float *x, const float *y);
+/* out[i] = Σ_j x[i + j·ld]: columns summed in blocks, blocks added pairwise;
+ * `scratch` holds 2·rows·ceil(log2(cols/block)+1) floats (nn_column_sum_scratch). */
+size_t nn_column_sum_scratch(size_t rows, size_t cols);
+void nn_reduce_columns(const nn_kernels *kr, size_t rows, size_t cols, const float *x,
+                       size_t ld, float *out, float *scratch);
+
+/* SplitMix64: the library's one random generator (initialization, shuffling);
+ * the same seed gives the same stream on every machine. */
+static inline uint64_t nn_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Resolve the thread count (0: the machine default). */
+int nn_resolve_threads(int threads);
+
+#endif /* NN_INTERNAL_H */

@@ -1,0 +1,80 @@
+/*
+ * The kernel table: every heavy operation of the library goes through one of
+ * these, chosen once per process in dispatch.c. Each ISA folder in src/arch/
+ * provides one table; nothing else in the library knows which ISA runs.
+ *
+ * All vectors are contiguous float arrays of length n unless a leading
+ * dimension is given. Kernels are pure: no allocation, no global state.
+ */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include <stddef.h>
+
+#include "nn.h"
+
+/* C[0:m, 0:n] = alpha·(Ap·Bp) + beta·C, where Ap is a packed MR x k panel
+ * (for each p < k, MR consecutive rows) and Bp a packed k x NR panel (for each
+ * p, NR consecutive columns); m <= MR and n <= NR say how much of the tile is
+ * stored. beta == 0 means C is not read. */
+typedef void (*nn_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const float *a,
+                                   const float *b, float *c, size_t ldc, float alpha,
+                                   float beta);
+
+typedef void (*nn_unary_fn)(size_t n, const float *x, float *y);
+
+typedef struct nn_kernels {
+    nn_isa isa;
+    size_t mr, nr; /* micro-tile of gemm_ukernel */
+    size_t kc;     /* K block: fixed per ISA since it fixes the summation order */
+    nn_gemm_ukernel_fn gemm_ukernel;
+
+    /* y = g(x), elementwise; x == y allowed. The softmax slot is unused. */
+    nn_unary_fn activate[NN_ACTIVATION_COUNT];
+    /* dz = da ⊙ g'(a), the derivative written in terms of the output a = g(z)
+     * (ReLU and leaky ReLU: z > 0 ⇔ a > 0); dz == da allowed. */
+    void (*activate_backward[NN_ACTIVATION_COUNT])(size_t n, const float *a,
+                                                   const float *da, float *dz);
+    /* a = softmax(z) of one column of n rows; returns log Σ exp(z) (the
+     * log-sum-exp, computed max-subtracted); z == a allowed. */
+    float (*softmax)(size_t n, const float *z, float *a);
+    /* z[:, j] = g(z[:, j] + bias) for j < cols; z is rows x cols, contiguous. */
+    void (*bias_activate[NN_ACTIVATION_COUNT])(size_t rows, size_t cols, const float *bias,
+                                               float *z);
+
+    /* Reductions, each over at most NN_SUM_BLOCK elements (callers combine
+     * blocks pairwise, see reduce.c). */
+    float (*sum_sq_diff)(size_t n, const float *a, const float *y); /* Σ (a−y)² */
+    float (*dot)(size_t n, const float *x, const float *y);          /* Σ x·y   */
+    float (*sum)(size_t n, const float *x);                          /* Σ x     */
+    /* out[i] += Σ_{j<cols} x[i + j·ld], i < rows: sums columns */
+    void (*add_columns)(size_t rows, size_t cols, const float *x, size_t ld, float *out);
+
+    /* out = (a − y)·s */
+    void (*sub_scale)(size_t n, const float *a, const float *y, float s, float *out);
+    /* y += alpha·x */
+    void (*axpy)(size_t n, float alpha, const float *x, float *y);
+    /* v = mu·v + (g + wd·w); w −= lr·v */
+    void (*momentum_update)(size_t n, float lr, float mu, float wd, const float *g, float *v,
+                            float *w);
+    /* m = b1·m + (1−b1)·g'; v = b2·v + (1−b2)·g'²; w −= step·m / (sqrt(v) + eps),
+     * with g' = g + wd·w */
+    void (*adam_update)(size_t n, float step, float b1, float b2, float eps, float wd,
+                        const float *g, float *m, float *v, float *w);
+} nn_kernels;
+
+/* Longest run a reduction kernel sums on its own (a multiple of every vector
+ * width); longer inputs are split in halves recursively. */
+#define NN_SUM_BLOCK 512
+
+/* The per-ISA tables (defined in src/arch/<isa>/). */
+extern const nn_kernels nn_kernels_scalar;
+#if defined(NN_HAVE_X86)
+extern const nn_kernels nn_kernels_avx2;
+extern const nn_kernels nn_kernels_avx512;
+#endif
+#if defined(NN_HAVE_NEON)
+extern const nn_kernels nn_kernels_neon;
+#endif
+
+#endif /* NN_KERNELS_H */

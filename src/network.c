@@ -1,0 +1,494 @@
+/*
+ * Networks: creation, parameters, and the seed's evaluate / back-propagate,
+ * matrix-style, with samples as columns:
+ *   forward   Z = W·A + b, A = g(Z)                 (GEMM NN + fused bias/g)
+ *   output    dZ = (A − Y)/m ⊙ g'(A) for MSE, (A − Y)/m for softmax + CE
+ *   backward  dW = dZ·Aᵀ (GEMM NT), db = Σ_columns dZ, dA = Wᵀ·dZ (GEMM TN),
+ *             dZ = dA ⊙ g'(A)
+ * Derivatives are taken from A (sigmoid a(1−a), tanh 1−a², ReLU a > 0), so Z
+ * is never stored except for a softmax output, whose Z gives an exact
+ * log-sum-exp cross-entropy. All heavy work goes through the kernel table.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "network.h"
+
+nn_status nn_fail(nn_network *net, nn_status s, const char *fmt, ...)
+{
+    if (net) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(net->err, sizeof net->err, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+const char *nn_network_error(const nn_network *net) { return net ? net->err : "no network"; }
+
+int nn_all_finite(size_t rows, size_t cols, const float *p, size_t ld)
+{
+    for (size_t j = 0; j < cols; j++) {
+        const float *col = p + j * ld;
+        uint32_t bad = 0;
+        for (size_t i = 0; i < rows; i++) {
+            uint32_t bits;
+            memcpy(&bits, &col[i], sizeof bits);
+            bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+        }
+        if (bad) return 0;
+    }
+    return 1;
+}
+
+/* ---- creation ----------------------------------------------------------- */
+
+
+nn_status nn_network_init(nn_network *net, uint64_t seed)
+{
+    if (!net) return NN_ERR_INVALID_ARGUMENT;
+    uint64_t state = seed;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        nn_layer *ly = &net->layers[l];
+        const int he = ly->act == NN_RELU || ly->act == NN_LEAKY_RELU;
+        const float r = sqrtf(6.0f / (float)(he ? ly->in : ly->in + ly->out));
+        for (size_t i = 0; i < ly->in * ly->out; i++) {
+            const float u = (float)(nn_splitmix64(&state) >> 40) * (1.0f / 16777216.0f);
+            ly->w[i] = (2.0f * u - 1.0f) * r;
+        }
+        memset(ly->b, 0, ly->out * sizeof(float));
+    }
+    memset(net->grads, 0, net->n_params * sizeof(float));
+    net->err[0] = '\0';
+    return NN_OK;
+}
+
+nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *sizes,
+                            const nn_activation *acts, nn_loss loss, uint64_t seed)
+{
+    if (!out || !sizes || !acts || n_layers == 0) return NN_ERR_INVALID_ARGUMENT;
+    if (loss != NN_MSE && loss != NN_CROSS_ENTROPY) return NN_ERR_INVALID_ARGUMENT;
+    size_t n_params = 0;
+    for (size_t l = 0; l < n_layers; l++) {
+        if (sizes[l] == 0 || sizes[l + 1] == 0) return NN_ERR_INVALID_ARGUMENT;
+        if ((int)acts[l] < 0 || acts[l] >= NN_ACTIVATION_COUNT) return NN_ERR_INVALID_ARGUMENT;
+        if (acts[l] == NN_SOFTMAX && l + 1 != n_layers) return NN_ERR_INVALID_ARGUMENT;
+        size_t w;
+        if (!nn_mul_size(sizes[l], sizes[l + 1], &w) || !nn_add_size(w, sizes[l + 1], &w) ||
+            !nn_add_size(n_params, w, &n_params))
+            return NN_ERR_OVERFLOW;
+    }
+    if ((acts[n_layers - 1] == NN_SOFTMAX) != (loss == NN_CROSS_ENTROPY))
+        return NN_ERR_INVALID_ARGUMENT;
+    size_t bytes;
+    if (!nn_mul_size(n_params, 2 * sizeof(float), &bytes) || n_params > SIZE_MAX / 8)
+        return NN_ERR_OVERFLOW;
+
+    nn_network *net = calloc(1, sizeof *net);
+    if (!net) return NN_ERR_OUT_OF_MEMORY;
+    net->layers = calloc(n_layers, sizeof *net->layers);
+    net->params = malloc(bytes);
+    if (!net->layers || !net->params) {
+        nn_network_destroy(net);
+        return NN_ERR_OUT_OF_MEMORY;
+    }
+    net->grads = net->params + n_params;
+    net->n_layers = n_layers;
+    net->n_params = n_params;
+    net->loss = loss;
+    net->opt = nn_optimizer_default(NN_SGD);
+    size_t off = 0;
+    for (size_t l = 0; l < n_layers; l++) {
+        nn_layer *ly = &net->layers[l];
+        ly->in = sizes[l];
+        ly->out = sizes[l + 1];
+        ly->act = acts[l];
+        ly->w = net->params + off;
+        ly->dw = net->grads + off;
+        off += ly->in * ly->out;
+        ly->b = net->params + off;
+        ly->db = net->grads + off;
+        off += ly->out;
+        if (ly->out > net->max_units) net->max_units = ly->out;
+    }
+    nn_network_init(net, seed);
+    *out = net;
+    return NN_OK;
+}
+
+void nn_network_destroy(nn_network *net)
+{
+    if (!net) return;
+    free(net->layers);
+    free(net->params);
+    free(net->opt_m);
+    free(net->acts);
+    free(net->work);
+    free(net->gemm_ws);
+    free(net);
+}
+
+/* ---- accessors ----------------------------------------------------------- */
+
+size_t nn_network_layers(const nn_network *net) { return net ? net->n_layers : 0; }
+
+size_t nn_network_units(const nn_network *net, size_t i)
+{
+    if (!net || i > net->n_layers) return 0;
+    return i == 0 ? net->layers[0].in : net->layers[i - 1].out;
+}
+
+nn_activation nn_network_activation(const nn_network *net, size_t layer)
+{
+    return net && layer < net->n_layers ? net->layers[layer].act : NN_IDENTITY;
+}
+
+nn_loss nn_network_loss(const nn_network *net) { return net ? net->loss : NN_MSE; }
+size_t nn_network_parameter_count(const nn_network *net) { return net ? net->n_params : 0; }
+
+static nn_status layer_arg(const nn_network *net, size_t layer, const void *p)
+{
+    if (!net || !p || layer >= net->n_layers) return NN_ERR_INVALID_ARGUMENT;
+    return NN_OK;
+}
+
+static void copy_matrix(size_t rows, size_t cols, const float *src, size_t lds, float *dst,
+                        size_t ldd)
+{
+    for (size_t j = 0; j < cols; j++) memcpy(dst + j * ldd, src + j * lds, rows * sizeof(float));
+}
+
+static nn_status get_matrix(const nn_network *net, size_t layer, const float *src, float *w,
+                            size_t ldw)
+{
+    nn_status s = layer_arg(net, layer, w);
+    if (s) return s;
+    const nn_layer *ly = &net->layers[layer];
+    if ((s = nn_check_matrix(w, ly->out, ly->in, ldw))) return s;
+    copy_matrix(ly->out, ly->in, src, ly->out, w, ldw);
+    return NN_OK;
+}
+
+nn_status nn_get_weights(const nn_network *net, size_t layer, float *w, size_t ldw)
+{
+    return get_matrix(net, layer, net && layer < net->n_layers ? net->layers[layer].w : NULL, w, ldw);
+}
+
+nn_status nn_get_weight_gradient(const nn_network *net, size_t layer, float *dw, size_t ld)
+{
+    return get_matrix(net, layer, net && layer < net->n_layers ? net->layers[layer].dw : NULL, dw, ld);
+}
+
+nn_status nn_get_bias(const nn_network *net, size_t layer, float *b)
+{
+    nn_status s = layer_arg(net, layer, b);
+    if (!s) memcpy(b, net->layers[layer].b, net->layers[layer].out * sizeof(float));
+    return s;
+}
+
+nn_status nn_get_bias_gradient(const nn_network *net, size_t layer, float *db)
+{
+    nn_status s = layer_arg(net, layer, db);
+    if (!s) memcpy(db, net->layers[layer].db, net->layers[layer].out * sizeof(float));
+    return s;
+}
+
+nn_status nn_set_weights(nn_network *net, size_t layer, const float *w, size_t ldw)
+{
+    nn_status s = layer_arg(net, layer, w);
+    if (s) return s;
+    nn_layer *ly = &net->layers[layer];
+    if ((s = nn_check_matrix(w, ly->out, ly->in, ldw)))
+        return nn_fail(net, s, "layer %zu: ldw %zu < rows %zu", layer, ldw, ly->out);
+    if (!nn_all_finite(ly->out, ly->in, w, ldw))
+        return nn_fail(net, NN_ERR_NON_FINITE, "layer %zu: weights hold NaN or Inf", layer);
+    copy_matrix(ly->out, ly->in, w, ldw, ly->w, ly->out);
+    net->err[0] = '\0';
+    return NN_OK;
+}
+
+nn_status nn_set_bias(nn_network *net, size_t layer, const float *b)
+{
+    nn_status s = layer_arg(net, layer, b);
+    if (s) return s;
+    nn_layer *ly = &net->layers[layer];
+    if (!nn_all_finite(ly->out, 1, b, ly->out))
+        return nn_fail(net, NN_ERR_NON_FINITE, "layer %zu: bias holds NaN or Inf", layer);
+    memcpy(ly->b, b, ly->out * sizeof(float));
+    net->err[0] = '\0';
+    return NN_OK;
+}
+
+nn_status nn_set_threads(nn_network *net, int threads)
+{
+    if (!net || threads < 0) return NN_ERR_INVALID_ARGUMENT;
+    net->threads = threads;
+    return NN_OK;
+}
+
+uint64_t nn_weights_digest(const nn_network *net)
+{
+    if (!net) return 0;
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+#define NN_FNV_U32(v)                                                                    \
+    for (int sh = 0; sh < 32; sh += 8) h = (h ^ (((uint32_t)(v) >> sh) & 0xffu)) * 0x100000001b3ull
+    NN_FNV_U32(net->n_layers);
+    for (size_t l = 0; l < net->n_layers; l++) {
+        NN_FNV_U32(net->layers[l].in);
+        NN_FNV_U32(net->layers[l].out);
+        NN_FNV_U32(net->layers[l].act);
+    }
+    for (size_t i = 0; i < net->n_params; i++) {
+        uint32_t bits;
+        memcpy(&bits, &net->params[i], sizeof bits);
+        NN_FNV_U32(bits);
+    }
+#undef NN_FNV_U32
+    return h;
+}
+
+/* ---- workspaces ---------------------------------------------------------- */
+
+static nn_status ensure_capacity(nn_network *net, size_t m)
+{
+    if (m <= net->cap && net->work) return NN_OK;
+    const size_t L = net->n_layers;
+    /* floats: Σ out_l·m + out_L·m + 2·max·m + m + column-sum scratch */
+    size_t total = 0, t;
+    for (size_t l = 0; l < L; l++) {
+        if (!nn_mul_size(net->layers[l].out, m, &t) || !nn_add_size(total, t, &total))
+            return NN_ERR_OVERFLOW;
+    }
+    const size_t out_l = net->layers[L - 1].out;
+    size_t zsize = 0, dsize;
+    if (net->loss == NN_CROSS_ENTROPY && !nn_mul_size(out_l, m, &zsize)) return NN_ERR_OVERFLOW;
+    if (!nn_mul_size(net->max_units, m, &dsize)) return NN_ERR_OVERFLOW;
+    const size_t scratch = nn_column_sum_scratch(net->max_units, m);
+    if (!nn_add_size(total, zsize, &total) || !nn_add_size(total, dsize, &total) ||
+        !nn_add_size(total, dsize, &total) || !nn_add_size(total, m, &total) ||
+        !nn_add_size(total, scratch, &total) || !nn_mul_size(total, sizeof(float), &t))
+        return NN_ERR_OVERFLOW;
+    float *work = malloc(t);
+    float **acts = malloc(L * sizeof *acts);
+    if (!work || !acts) {
+        free(work);
+        free(acts);
+        return NN_ERR_OUT_OF_MEMORY;
+    }
+    free(net->work);
+    free(net->acts);
+    net->work = work;
+    net->acts = acts;
+    float *p = work;
+    for (size_t l = 0; l < L; l++) {
+        acts[l] = p;
+        p += net->layers[l].out * m;
+    }
+    net->z_out = zsize ? p : NULL;
+    p += zsize;
+    net->delta[0] = p;
+    p += dsize;
+    net->delta[1] = p;
+    p += dsize;
+    net->col_values = p;
+    p += m;
+    net->col_scratch = p;
+    net->cap = m;
+    net->last_m = 0;
+    return NN_OK;
+}
+
+/* Grow the GEMM workspace to hold what (kr, g) on the network's threads
+ * needs; the need is recomputed per call since nn_set_isa may change it. */
+static nn_status gemm_workspace_for(nn_network *net, const nn_kernels *kr, const nn_gemm_args *g,
+                                    int *threads)
+{
+    *threads = nn_gemm_threads(g, nn_resolve_threads(net->threads));
+    const size_t need = nn_gemm_workspace(kr, g, *threads);
+    if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
+    if (need > net->gemm_ws_size) {
+        void *w = malloc(need);
+        if (!w) return NN_ERR_OUT_OF_MEMORY;
+        free(net->gemm_ws);
+        net->gemm_ws = w;
+        net->gemm_ws_size = need;
+    }
+    return NN_OK;
+}
+
+static nn_status net_gemm(nn_network *net, const nn_kernels *kr, const nn_gemm_args *g)
+{
+    int nt;
+    nn_status s = gemm_workspace_for(net, kr, g, &nt);
+    if (!s) nn_gemm_run(kr, g, nt, net->gemm_ws);
+    return s;
+}
+
+nn_status nn_reserve(nn_network *net, size_t batch)
+{
+    if (!net || batch == 0) return NN_ERR_INVALID_ARGUMENT;
+    nn_status s = ensure_capacity(net, batch);
+    if (s) return nn_fail(net, s, "cannot reserve workspace for %zu columns", batch);
+    /* size the GEMM workspace for the largest product of a step */
+    const nn_kernels *kr = nn_kernels_active();
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const nn_layer *ly = &net->layers[l];
+        const nn_gemm_args shapes[3] = {
+            {.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = ly->out, .n = batch, .k = ly->in},
+            {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in, .k = batch},
+            {.ta = NN_TRANS, .tb = NN_NO_TRANS, .m = ly->in, .n = batch, .k = ly->out}};
+        for (int i = 0; i < 3; i++) {
+            int nt;
+            if ((s = gemm_workspace_for(net, kr, &shapes[i], &nt)))
+                return nn_fail(net, s, "GEMM workspace for layer %zu", l);
+        }
+    }
+    net->err[0] = '\0';
+    return NN_OK;
+}
+
+/* ---- forward / cost / backward ------------------------------------------- */
+
+nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
+                         size_t m, int need_y)
+{
+    if (!net) return NN_ERR_INVALID_ARGUMENT;
+    net->err[0] = '\0';
+    const size_t n_in = net->layers[0].in, n_out = net->layers[net->n_layers - 1].out;
+    if (m == 0) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "batch size m is 0");
+    if (!x) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "X is NULL");
+    nn_status s = nn_check_matrix(x, n_in, m, ldx);
+    if (s) return nn_fail(net, s, "X: ldx %zu with %zu rows x %zu columns", ldx, n_in, m);
+    if (!nn_all_finite(n_in, m, x, ldx)) return nn_fail(net, NN_ERR_NON_FINITE, "X holds NaN or Inf");
+    if (need_y) {
+        if (!y) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "Y is NULL");
+        if ((s = nn_check_matrix(y, n_out, m, ldy)))
+            return nn_fail(net, s, "Y: ldy %zu with %zu rows x %zu columns", ldy, n_out, m);
+        if (!nn_all_finite(n_out, m, y, ldy))
+            return nn_fail(net, NN_ERR_NON_FINITE, "Y holds NaN or Inf");
+    }
+    return NN_OK;
+}
+
+static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx, size_t m)
+{
+    nn_status s = ensure_capacity(net, m);
+    if (s) return nn_fail(net, s, "workspace for %zu columns", m);
+    const float *in = x;
+    size_t ld_in = ldx;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const nn_layer *ly = &net->layers[l];
+        const int keep_z = ly->act == NN_SOFTMAX;
+        float *z = keep_z ? net->z_out : net->acts[l];
+        const nn_gemm_args g = {.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = ly->out, .n = m,
+                                .k = ly->in, .alpha = 1.0f, .beta = 0.0f, .a = ly->w,
+                                .lda = ly->out, .b = in, .ldb = ld_in, .c = z, .ldc = ly->out};
+        if ((s = net_gemm(net, kr, &g))) return nn_fail(net, s, "layer %zu GEMM workspace", l);
+        if (keep_z) {
+            kr->bias_activate[NN_IDENTITY](ly->out, m, ly->b, z);
+            for (size_t j = 0; j < m; j++) {
+                net->col_values[j] = kr->softmax(ly->out, z + j * ly->out, net->acts[l] + j * ly->out);
+            }
+        } else {
+            kr->bias_activate[ly->act](ly->out, m, ly->b, z);
+        }
+        in = net->acts[l];
+        ld_in = ly->out;
+    }
+    net->last_m = m;
+    return NN_OK;
+}
+
+static float pairwise_sum(const nn_kernels *kr, size_t n, const float *v)
+{
+    if (n <= NN_SUM_BLOCK) return kr->sum(n, v);
+    const size_t h = n / 2;
+    return pairwise_sum(kr, h, v) + pairwise_sum(kr, n - h, v + h);
+}
+
+/* Cost of the last forward pass against Y. MSE: Σ(A−Y)²/(2m). Cross-entropy
+ * from the log-sum-exp kept by forward (col_values): −Σ y·log a =
+ * Σ_j (lse_j·Σ_i y_ij − Σ_i y_ij·z_ij), exact even where a underflows. */
+static float cost_of_batch(nn_network *net, const nn_kernels *kr, const float *y, size_t ldy, size_t m)
+{
+    const nn_layer *ly = &net->layers[net->n_layers - 1];
+    const float *a = net->acts[net->n_layers - 1];
+    float *col = net->col_values;
+    for (size_t j = 0; j < m; j++) {
+        const float *yj = y + j * ldy;
+        if (net->loss == NN_MSE) {
+            col[j] = nn_reduce_sum_sq_diff(kr, ly->out, a + j * ly->out, yj);
+        } else {
+            const float ysum = pairwise_sum(kr, ly->out, yj);
+            col[j] = col[j] * ysum - nn_reduce_dot(kr, ly->out, yj, net->z_out + j * ly->out);
+        }
+    }
+    const float total = pairwise_sum(kr, m, col);
+    return net->loss == NN_MSE ? total / (2.0f * (float)m) : total / (float)m;
+}
+
+nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t m, float *y, size_t ldy)
+{
+    nn_status s = nn_check_batch(net, x, ldx, NULL, 0, m, 0);
+    if (s) return s;
+    const size_t n_out = net->layers[net->n_layers - 1].out;
+    if (y && (s = nn_check_matrix(y, n_out, m, ldy)))
+        return nn_fail(net, s, "output: ldy %zu < %zu rows", ldy, n_out);
+    if ((s = forward(net, nn_kernels_active(), x, ldx, m))) return s;
+    if (y) copy_matrix(n_out, m, net->acts[net->n_layers - 1], n_out, y, ldy);
+    return NN_OK;
+}
+
+nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy, size_t m,
+                  float *cost)
+{
+    nn_status s = nn_check_batch(net, x, ldx, y, ldy, m, 1);
+    if (s) return s;
+    if (!cost) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "cost is NULL");
+    const nn_kernels *kr = nn_kernels_active();
+    if ((s = forward(net, kr, x, ldx, m))) return s;
+    *cost = cost_of_batch(net, kr, y, ldy, m);
+    return NN_OK;
+}
+
+nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
+                      size_t m, float *cost)
+{
+    nn_status s = nn_check_batch(net, x, ldx, y, ldy, m, 1);
+    if (s) return s;
+    const nn_kernels *kr = nn_kernels_active();
+    if ((s = forward(net, kr, x, ldx, m))) return s;
+    if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
+
+    const size_t L = net->n_layers;
+    const nn_layer *out = &net->layers[L - 1];
+    float *dz = net->delta[0];
+    const float inv_m = 1.0f / (float)m;
+    for (size_t j = 0; j < m; j++)
+        kr->sub_scale(out->out, net->acts[L - 1] + j * out->out, y + j * ldy, inv_m,
+                      dz + j * out->out);
+    if (net->loss == NN_MSE) kr->activate_backward[out->act](out->out * m, net->acts[L - 1], dz, dz);
+
+    for (size_t l = L; l-- > 0;) {
+        const nn_layer *ly = &net->layers[l];
+        const float *a_prev = l ? net->acts[l - 1] : x;
+        const size_t ld_prev = l ? ly->in : ldx;
+        const nn_gemm_args gw = {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in,
+                                 .k = m, .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = ly->out,
+                                 .b = a_prev, .ldb = ld_prev, .c = ly->dw, .ldc = ly->out};
+        if ((s = net_gemm(net, kr, &gw))) return nn_fail(net, s, "layer %zu dW workspace", l);
+        nn_reduce_columns(kr, ly->out, m, dz, ly->out, ly->db, net->col_scratch);
+        if (l == 0) break;
+        float *da = dz == net->delta[0] ? net->delta[1] : net->delta[0];
+        const nn_gemm_args ga = {.ta = NN_TRANS, .tb = NN_NO_TRANS, .m = ly->in, .n = m,
+                                 .k = ly->out, .alpha = 1.0f, .beta = 0.0f, .a = ly->w,
+                                 .lda = ly->out, .b = dz, .ldb = ly->out, .c = da, .ldc = ly->in};
+        if ((s = net_gemm(net, kr, &ga))) return nn_fail(net, s, "layer %zu dA workspace", l);
+        kr->activate_backward[net->layers[l - 1].act](ly->in * m, net->acts[l - 1], da, da);
+        dz = da;
+    }
+    return NN_OK;
+}

@@ -1,0 +1,63 @@
+/* The network object, shared by network.c (structure, forward, backward),
+ * train.c (optimizers, training loop) and model.c (save/load). */
+#ifndef NN_NETWORK_H
+#define NN_NETWORK_H
+
+#include <stdarg.h>
+
+#include "internal.h"
+
+typedef struct nn_layer {
+    size_t in, out;
+    nn_activation act;
+    float *w, *b;   /* into net->params: W is out x in (ld = out), then b */
+    float *dw, *db; /* the same places in net->grads */
+} nn_layer;
+
+struct nn_network {
+    size_t n_layers;
+    nn_layer *layers;
+    nn_loss loss;
+    int threads; /* 0: machine default */
+
+    /* parameters and gradients, each one contiguous array: W0 b0 W1 b1 ... */
+    size_t n_params;
+    float *params, *grads;
+
+    /* optimizer */
+    nn_optimizer opt;
+    float *opt_m, *opt_v; /* n_params each, allocated by nn_set_optimizer */
+    uint64_t opt_steps;
+
+    /* batch workspace, sized for `cap` columns (see ensure_capacity) */
+    size_t cap;
+    float *work;       /* one allocation holding everything below */
+    float **acts;      /* n_layers outputs, layer l: out_l x cap */
+    float *z_out;      /* softmax output layer's Z: out_L x cap */
+    float *delta[2];   /* ping-pong dZ/dA: max unit count x cap */
+    float *col_values; /* per-column costs: cap */
+    float *col_scratch;
+    size_t max_units;
+    size_t last_m;     /* columns in acts from the last forward */
+
+    void *gemm_ws;
+    size_t gemm_ws_size;
+
+    char err[192];
+};
+
+/* Record a detailed message for `s` (returns s). */
+nn_status nn_fail(nn_network *net, nn_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* 1 if every element is finite. */
+int nn_all_finite(size_t rows, size_t cols, const float *p, size_t ld);
+
+/* Validate the network argument and a batch; clears the error message. */
+nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const float *y,
+                         size_t ldy, size_t m, int need_y);
+
+#endif /* NN_NETWORK_H */

@@ -1,0 +1,145 @@
+/*
+ * What the machine looks like: physical cores usable by this process, caches,
+ * the default thread count and whether to pin. Read once (dispatch.c calls
+ * nn_machine_probe under pthread_once). hwloc when built with it and not
+ * disabled by NN_NO_HWLOC=1; otherwise sysconf and OpenMP. Never fails.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef NN_HAVE_HWLOC
+#include <hwloc.h>
+#endif
+
+#include "internal.h"
+
+#ifdef NN_HAVE_HWLOC
+/* Kept for binding; read-only after the probe. */
+static hwloc_topology_t hw_topology;
+static int hw_loaded;
+
+static size_t cache_size(hwloc_topology_t t, hwloc_obj_type_t type)
+{
+    hwloc_obj_t o = hwloc_get_next_obj_by_type(t, type, NULL);
+    return o && o->attr ? (size_t)o->attr->cache.size : 0;
+}
+
+static int probe_hwloc(nn_machine *m)
+{
+    if (hwloc_topology_init(&hw_topology) != 0) return 0;
+    if (hwloc_topology_load(hw_topology) != 0) {
+        hwloc_topology_destroy(hw_topology);
+        return 0;
+    }
+    /* hwloc 2 drops cores outside the process's affinity mask / cgroup */
+    const int cores = hwloc_get_nbobjs_by_type(hw_topology, HWLOC_OBJ_CORE);
+    const int pus = hwloc_get_nbobjs_by_type(hw_topology, HWLOC_OBJ_PU);
+    if (cores <= 0 || pus <= 0) {
+        hwloc_topology_destroy(hw_topology);
+        return 0;
+    }
+    m->topo.cores = cores;
+    m->topo.pus = pus;
+    m->topo.l1d_bytes = cache_size(hw_topology, HWLOC_OBJ_L1CACHE);
+    m->topo.l2_bytes = cache_size(hw_topology, HWLOC_OBJ_L2CACHE);
+    m->topo.l3_bytes = cache_size(hw_topology, HWLOC_OBJ_L3CACHE);
+    hwloc_obj_t pkg = hwloc_get_next_obj_by_type(hw_topology, HWLOC_OBJ_PACKAGE, NULL);
+    const char *model = pkg ? hwloc_obj_get_info_by_name(pkg, "CPUModel") : NULL;
+    if (model) snprintf(m->topo.cpu_model, sizeof m->topo.cpu_model, "%s", model);
+    m->topo.from_hwloc = 1;
+    hw_loaded = 1;
+    return 1;
+}
+#endif
+
+static void probe_fallback(nn_machine *m)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef _OPENMP
+    n = omp_get_num_procs(); /* respects the affinity mask */
+#endif
+    m->topo.cores = m->topo.pus = n > 0 ? (int)n : 1;
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    long v;
+    if ((v = sysconf(_SC_LEVEL1_DCACHE_SIZE)) > 0) m->topo.l1d_bytes = (size_t)v;
+    if ((v = sysconf(_SC_LEVEL2_CACHE_SIZE)) > 0) m->topo.l2_bytes = (size_t)v;
+    if ((v = sysconf(_SC_LEVEL3_CACHE_SIZE)) > 0) m->topo.l3_bytes = (size_t)v;
+#endif
+}
+
+static void read_cpu_model(nn_machine *m)
+{
+    if (m->topo.cpu_model[0]) return;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (colon && strncmp(line, "model name", 10) == 0) {
+            colon += colon[1] == ' ' ? 2 : 1;
+            colon[strcspn(colon, "\n")] = '\0';
+            snprintf(m->topo.cpu_model, sizeof m->topo.cpu_model, "%s", colon);
+            break;
+        }
+    }
+    if (f) fclose(f);
+    if (!m->topo.cpu_model[0]) snprintf(m->topo.cpu_model, sizeof m->topo.cpu_model, "unknown");
+}
+
+static int env_int(const char *name, int fallback)
+{
+    const char *s = getenv(name);
+    if (!s || !*s) return fallback;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return (*end == '\0' && v >= 0 && v <= 4096) ? (int)v : fallback;
+}
+
+static size_t clamp_size(size_t v, size_t lo, size_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void nn_machine_probe(nn_machine *m)
+{
+    memset(m, 0, sizeof *m);
+    int ok = 0;
+#ifdef NN_HAVE_HWLOC
+    if (env_int("NN_NO_HWLOC", 0) == 0) ok = probe_hwloc(m);
+#endif
+    if (!ok) probe_fallback(m);
+    read_cpu_model(m);
+    /* NN_NUM_THREADS, then OMP_NUM_THREADS as usual, then one per core */
+    int threads = env_int("NN_NUM_THREADS", 0);
+    if (threads == 0) threads = env_int("OMP_NUM_THREADS", 0);
+    m->topo.threads = threads > 0 ? threads : m->topo.cores;
+    m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0;
+    /* MC: an MC x KC block of packed A fills half of L2 (KC = 256 floats);
+     * NC: a KC x NC panel of packed B takes a thread's share of half the L3. */
+    const size_t l2 = m->topo.l2_bytes ? m->topo.l2_bytes : 256 * 1024;
+    const size_t l3 = m->topo.l3_bytes ? m->topo.l3_bytes : 4 * 1024 * 1024;
+    m->mc = clamp_size(l2 / 2 / (256 * sizeof(float)), 64, 1024);
+    m->nc = clamp_size(l3 / 2 / (size_t)m->topo.cores / (256 * sizeof(float)), 256, 8192);
+}
+
+void nn_bind_team(void)
+{
+#if defined(NN_HAVE_HWLOC) && defined(_OPENMP)
+    /* Workers only: thread 0 is the caller's own thread, and pinning it would
+     * put two networks trained from two user threads on the same core. */
+    static _Thread_local int bound_core = -1;
+    const nn_machine *m = nn_machine_get();
+    const int t = omp_get_thread_num();
+    if (!m->topo.bind || !hw_loaded || t == 0) return;
+    const int core = t % m->topo.cores;
+    if (bound_core == core) return;
+    hwloc_obj_t c = hwloc_get_obj_by_type(hw_topology, HWLOC_OBJ_CORE, (unsigned)core);
+    if (!c) return;
+    hwloc_bitmap_t set = hwloc_bitmap_dup(c->cpuset);
+    if (!set) return;
+    hwloc_bitmap_singlify(set);
+    if (hwloc_set_cpubind(hw_topology, set, HWLOC_CPUBIND_THREAD) == 0) bound_core = core;
+    hwloc_bitmap_free(set);
+#endif
+}

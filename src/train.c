@@ -1,0 +1,163 @@
+/* Optimizers (SGD, momentum, Adam with L2 weight decay) and the training loop. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "network.h"
+
+nn_optimizer nn_optimizer_default(nn_optimizer_kind kind)
+{
+    nn_optimizer o = {.kind = kind, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f,
+                      .epsilon = 1e-8f, .weight_decay = 0.0f};
+    return o;
+}
+
+nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt)
+{
+    if (!net || !opt) return NN_ERR_INVALID_ARGUMENT;
+    net->err[0] = '\0';
+    if (opt->kind != NN_SGD && opt->kind != NN_MOMENTUM && opt->kind != NN_ADAM)
+        return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "unknown optimizer kind %d", (int)opt->kind);
+    const int ok = opt->weight_decay >= 0.0f && isfinite(opt->weight_decay) &&
+                   (opt->kind != NN_MOMENTUM || (opt->momentum >= 0.0f && opt->momentum < 1.0f)) &&
+                   (opt->kind != NN_ADAM || (opt->beta1 >= 0.0f && opt->beta1 < 1.0f &&
+                                             opt->beta2 >= 0.0f && opt->beta2 < 1.0f &&
+                                             opt->epsilon > 0.0f && isfinite(opt->epsilon)));
+    if (!ok) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "optimizer hyper-parameter out of range");
+    float *state = NULL;
+    if (opt->kind != NN_SGD) {
+        const size_t n = opt->kind == NN_ADAM ? 2 * net->n_params : net->n_params;
+        state = calloc(n, sizeof(float));
+        if (!state) return nn_fail(net, NN_ERR_OUT_OF_MEMORY, "optimizer state");
+    }
+    free(net->opt_m);
+    net->opt_m = state;
+    net->opt_v = opt->kind == NN_ADAM ? state + net->n_params : NULL;
+    net->opt = *opt;
+    net->opt_steps = 0;
+    return NN_OK;
+}
+
+nn_status nn_step(nn_network *net, float learning_rate)
+{
+    if (!net) return NN_ERR_INVALID_ARGUMENT;
+    net->err[0] = '\0';
+    if (!(learning_rate >= 0.0f) || !isfinite(learning_rate))
+        return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)learning_rate);
+    const nn_kernels *kr = nn_kernels_active();
+    const nn_optimizer *o = &net->opt;
+    net->opt_steps++;
+    float step = learning_rate, eps = o->epsilon;
+    if (o->kind == NN_ADAM) { /* PyTorch's bias correction, folded into step and eps */
+        const double t = (double)net->opt_steps;
+        const double bc1 = 1.0 - pow(o->beta1, t), bc2 = sqrt(1.0 - pow(o->beta2, t));
+        step = (float)(learning_rate * bc2 / bc1);
+        eps = (float)(o->epsilon * bc2);
+    }
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const nn_layer *ly = &net->layers[l];
+        const size_t nw = ly->in * ly->out;
+        const size_t off = (size_t)(ly->w - net->params);
+        /* weights (decayed), then the biases right after them (not decayed) */
+        const struct { size_t off, n; float wd; } parts[2] = {{off, nw, o->weight_decay},
+                                                             {off + nw, ly->out, 0.0f}};
+        for (int p = 0; p < 2; p++) {
+            float *w = net->params + parts[p].off;
+            const float *g = net->grads + parts[p].off;
+            switch (o->kind) {
+            case NN_SGD:
+                if (parts[p].wd != 0.0f) kr->axpy(parts[p].n, -learning_rate * parts[p].wd, w, w);
+                kr->axpy(parts[p].n, -learning_rate, g, w);
+                break;
+            case NN_MOMENTUM:
+                kr->momentum_update(parts[p].n, learning_rate, o->momentum, parts[p].wd, g,
+                                    net->opt_m + parts[p].off, w);
+                break;
+            case NN_ADAM:
+                kr->adam_update(parts[p].n, step, o->beta1, o->beta2, eps, parts[p].wd, g,
+                                net->opt_m + parts[p].off, net->opt_v + parts[p].off, w);
+                break;
+            }
+        }
+    }
+    return NN_OK;
+}
+
+
+static void gather_columns(size_t rows, const float *src, size_t ld, const size_t *idx, size_t n,
+                           float *dst)
+{
+    for (size_t j = 0; j < n; j++) memcpy(dst + j * rows, src + idx[j] * ld, rows * sizeof(float));
+}
+
+nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
+                   size_t m, const nn_train_options *opt, nn_epoch_callback callback, void *user)
+{
+    nn_status s = nn_check_batch(net, x, ldx, y, ldy, m, 1);
+    if (s) return s;
+    if (!opt) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "options are NULL");
+    if (!(opt->learning_rate >= 0.0f) || !isfinite(opt->learning_rate))
+        return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)opt->learning_rate);
+    const size_t bs = opt->batch_size == 0 || opt->batch_size >= m ? m : opt->batch_size;
+    const size_t n_in = net->layers[0].in, n_out = net->layers[net->n_layers - 1].out;
+    const int minibatch = bs < m;
+
+    /* everything a step needs, allocated once here */
+    size_t *perm = NULL;
+    float *xb = NULL, *yb = NULL, *backup = malloc(net->n_params * sizeof(float));
+    if (minibatch) {
+        size_t xs, ys;
+        if (!nn_mul_size(n_in, bs, &xs) || !nn_mul_size(n_out, bs, &ys) || xs > SIZE_MAX / 4 ||
+            ys > SIZE_MAX / 4) {
+            free(backup);
+            return nn_fail(net, NN_ERR_OVERFLOW, "minibatch size");
+        }
+        perm = malloc(m * sizeof *perm);
+        xb = malloc(xs * sizeof(float));
+        yb = malloc(ys * sizeof(float));
+    }
+    if (!backup || (minibatch && (!perm || !xb || !yb)) || (s = nn_reserve(net, bs))) {
+        free(perm), free(xb), free(yb), free(backup);
+        return s ? s : nn_fail(net, NN_ERR_OUT_OF_MEMORY, "training buffers");
+    }
+    for (size_t i = 0; minibatch && i < m; i++) perm[i] = i;
+    uint64_t rng = opt->shuffle_seed;
+
+    for (size_t epoch = 0; epoch < opt->epochs && !s; epoch++) {
+        for (size_t i = m; minibatch && i > 1; i--) { /* Fisher–Yates */
+            const size_t j = (size_t)(nn_splitmix64(&rng) % i);
+            const size_t t = perm[i - 1];
+            perm[i - 1] = perm[j], perm[j] = t;
+        }
+        double epoch_cost = 0.0;
+        for (size_t start = 0; start < m && !s; start += bs) {
+            const size_t nb = m - start < bs ? m - start : bs;
+            const float *bx = x, *by = y;
+            size_t bldx = ldx, bldy = ldy;
+            if (minibatch) {
+                gather_columns(n_in, x, ldx, perm + start, nb, xb);
+                gather_columns(n_out, y, ldy, perm + start, nb, yb);
+                bx = xb, by = yb, bldx = n_in, bldy = n_out;
+            }
+            float cost;
+            if ((s = nn_gradient(net, bx, bldx, by, bldy, nb, &cost))) break;
+            if (!isfinite(cost)) {
+                if (epoch || start) memcpy(net->params, backup, net->n_params * sizeof(float));
+                s = nn_fail(net, NN_ERR_NON_FINITE,
+                            "diverged at epoch %zu (cost %g); parameters of the last finite step kept",
+                            epoch, (double)cost);
+                break;
+            }
+            if (!nn_all_finite(net->n_params, 1, net->grads, net->n_params)) {
+                s = nn_fail(net, NN_ERR_NON_FINITE, "gradient diverged at epoch %zu", epoch);
+                break;
+            }
+            memcpy(backup, net->params, net->n_params * sizeof(float));
+            if ((s = nn_step(net, opt->learning_rate))) break;
+            epoch_cost += (double)cost * (double)nb;
+        }
+        if (!s && callback && callback(epoch, (float)(epoch_cost / (double)m), user)) break;
+    }
+    free(perm), free(xb), free(yb), free(backup);
+    return s;
+}
