@@ -59,10 +59,14 @@ static inline vf vexp(vf x)
     return vf_select(vf_isnan(x), x, y);
 }
 
+/* One exp of −|x|, so neither side overflows: 1/(1+e) for x >= 0, e/(1+e)
+ * below, which keeps subnormal results for x < −87. */
 static inline vf vsigmoid(vf x)
 {
-    const vf one = vf_set1(1.0f);
-    return vf_div(one, vf_add(one, vexp(vf_sub(vf_set1(0.0f), x))));
+    const vf zero = vf_set1(0.0f), one = vf_set1(1.0f);
+    const vf e = vexp(vf_sub(zero, vf_max(x, vf_sub(zero, x))));
+    const vf num = vf_select(vf_lt(x, zero), e, one);
+    return vf_div(num, vf_add(one, e));
 }
 
 /* tanh: an odd Taylor polynomial (to x^15) for |x| < 0.4, where 1 − 2/(e^2x + 1)
@@ -88,8 +92,8 @@ static inline vf vtanh(vf x)
 
 static inline vf vrelu(vf x)
 {
-    /* x·0 keeps NaN (and gives −0 for negative x, which compares equal to 0) */
-    return vf_select(vf_gt(x, vf_set1(0.0f)), x, vf_mul(x, vf_set1(0.0f)));
+    const vm keep = vf_gt(x, vf_set1(0.0f)); /* NaN is kept too: */
+    return vf_select(keep, x, vf_select(vf_isnan(x), x, vf_set1(0.0f)));
 }
 
 static inline vf vleaky(vf x)

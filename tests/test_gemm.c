@@ -1,0 +1,248 @@
+/* GEMM: the naive reference against hand-computed products, then every ISA's
+ * blocked GEMM against the reference on many shapes, forms, alpha/beta and
+ * leading dimensions; thread-count determinism; argument errors. */
+#include <float.h>
+#include <stdio.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+/* A = [1 2 3; 4 5 6] (2x3), B = [7 8; 9 10; 11 12] (3x2): A·B = [58 64; 139 154] */
+static const float A23[] = {1, 4, 2, 5, 3, 6};
+static const float B32[] = {7, 9, 11, 8, 10, 12};
+
+START_TEST(naive_hand_computed)
+{
+    float c[4] = {1, 1, 1, 1};
+    ck_assert_int_eq(nn_sgemm_naive(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 3, 2.0f, A23, 2, B32, 3, 0.5f, c, 2), NN_OK);
+    ck_assert_float_eq(c[0], 116.5f);
+    ck_assert_float_eq(c[1], 278.5f);
+    ck_assert_float_eq(c[2], 128.5f);
+    ck_assert_float_eq(c[3], 308.5f);
+
+    /* Aᵀ stored as 3x2 (= A23 read as row-major), Bᵀ stored as 2x3 */
+    const float at[] = {1, 2, 3, 4, 5, 6}, bt[] = {7, 8, 9, 10, 11, 12};
+    float d[4] = {NAN, NAN, NAN, NAN}; /* beta = 0 must not read C */
+    ck_assert_int_eq(nn_sgemm_naive(NN_TRANS, NN_TRANS, 2, 2, 3, 1.0f, at, 3, bt, 2, 0.0f, d, 2), NN_OK);
+    ck_assert_float_eq(d[0], 58.0f);
+    ck_assert_float_eq(d[1], 139.0f);
+    ck_assert_float_eq(d[2], 64.0f);
+    ck_assert_float_eq(d[3], 154.0f);
+
+    /* outer product: k = 1, and ldc > m */
+    const float u[] = {1, 2}, v[] = {3, 4, 5};
+    float e[9];
+    for (int i = 0; i < 9; i++) e[i] = -1.0f;
+    ck_assert_int_eq(nn_sgemm_naive(NN_NO_TRANS, NN_NO_TRANS, 2, 3, 1, 1.0f, u, 2, v, 1, 0.0f, e, 3), NN_OK);
+    const float want[] = {3, 6, -1, 4, 8, -1, 5, 10, -1};
+    for (int i = 0; i < 9; i++) ck_assert_float_eq(e[i], want[i]);
+}
+END_TEST
+
+static const size_t dims[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257};
+static const float scalars[] = {0.0f, 1.0f, -0.5f};
+
+/* Compare nn_sgemm (active ISA) with the reference; the bound scales with K:
+ * |c − ref| <= (K + 2)·eps·(|alpha|·Σ|a||b| + |beta·c0|). Returns 0 on pass. */
+static int check_one(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k, float alpha,
+                     float beta, size_t pad, uint64_t seed)
+{
+    const size_t lda = (ta == NN_NO_TRANS ? m : k) + pad, ldb = (tb == NN_NO_TRANS ? k : n) + pad;
+    const size_t ldc = m + pad;
+    const size_t acols = ta == NN_NO_TRANS ? k : m, bcols = tb == NN_NO_TRANS ? n : k;
+    float *a = tu_random(lda * acols, seed, -1, 1), *b = tu_random(ldb * bcols, seed + 1, -1, 1);
+    float *c = tu_random(ldc * n, seed + 2, -1, 1), *ref = malloc(ldc * n * sizeof *ref);
+    float *c0 = malloc(ldc * n * sizeof *c0);
+    memcpy(ref, c, ldc * n * sizeof *c);
+    memcpy(c0, c, ldc * n * sizeof *c);
+    ck_assert_int_eq(nn_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), NN_OK);
+    ck_assert_int_eq(nn_sgemm_naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, ref, ldc), NN_OK);
+    int bad = 0;
+    for (size_t j = 0; j < n && !bad; j++) {
+        for (size_t i = 0; i < ldc; i++) {
+            const size_t at = i + j * ldc;
+            if (i >= m) { /* padding rows are never written */
+                if (memcmp(&c[at], &c0[at], sizeof(float)) != 0) bad = 1;
+                continue;
+            }
+            double absdot = 0;
+            for (size_t p = 0; p < k; p++) {
+                const float av = ta == NN_NO_TRANS ? a[i + p * lda] : a[p + i * lda];
+                const float bv = tb == NN_NO_TRANS ? b[p + j * ldb] : b[j + p * ldb];
+                absdot += fabs((double)av * bv);
+            }
+            const double tol = (double)(k + 2) * FLT_EPSILON *
+                                   (fabs(alpha) * absdot + fabs((double)beta * c0[at])) + 1e-30;
+            if (fabs((double)c[at] - ref[at]) > tol) {
+                fprintf(stderr, "%s %c%c m=%zu n=%zu k=%zu a=%g b=%g pad=%zu (%zu,%zu): %g vs %g\n",
+                        nn_isa_name(nn_get_isa()), ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k,
+                        (double)alpha, (double)beta, pad, i, j, (double)c[at], (double)ref[at]);
+                bad = 1;
+                break;
+            }
+        }
+    }
+    free(a), free(b), free(c), free(ref), free(c0);
+    return bad;
+}
+
+START_TEST(every_isa_matches_reference)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const size_t nd = sizeof dims / sizeof *dims;
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        uint64_t rng = 1234 + (uint64_t)s;
+        int failures = 0;
+        /* the corners, then a sampled mix of the rest */
+        for (int t = 0; t < 4 * 4 + 160; t++) {
+            size_t m, n, k;
+            if (t < 16) {
+                m = (t & 1) ? 257 : 1, n = (t & 2) ? 257 : 1, k = (t & 4) ? 257 : 1;
+            } else {
+                m = dims[tu_next(&rng) % nd], n = dims[tu_next(&rng) % nd], k = dims[tu_next(&rng) % nd];
+            }
+            const nn_transpose ta = (nn_transpose)(t % 2), tb = (nn_transpose)((t / 2) % 2);
+            const float alpha = t % 5 == 0 ? 0.0f : scalars[1 + t % 2];
+            const float beta = scalars[(t / 3) % 3];
+            failures += check_one(ta, tb, m, n, k, alpha, beta, t % 3 == 0 ? 0 : 5, (uint64_t)t);
+        }
+        ck_assert_msg(failures == 0, "%s: %d shapes out of bound", nn_isa_name(isas[s]), failures);
+    }
+}
+END_TEST
+
+/* The MLP shapes the library actually runs: 784-256-256-10 at batch 256. */
+START_TEST(mlp_shapes_every_isa)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const size_t shapes[][3] = {{256, 256, 784}, {256, 784, 256}, {10, 256, 256}, {256, 256, 10}};
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        int failures = 0;
+        for (int i = 0; i < 4; i++)
+            for (int f = 0; f < 3; f++)
+                failures += check_one((nn_transpose)(f == 2), (nn_transpose)(f == 1), shapes[i][0],
+                                      shapes[i][1], shapes[i][2], 1.0f, 0.0f, 0, (uint64_t)(i * 3 + f));
+        ck_assert_msg(failures == 0, "%s: MLP shapes out of bound", nn_isa_name(isas[s]));
+    }
+}
+END_TEST
+
+START_TEST(beta_zero_ignores_nan_in_c)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        float c[4] = {NAN, NAN, NAN, NAN};
+        ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 3, 1.0f, A23, 2, B32, 3, 0.0f, c, 2), NN_OK);
+        ck_assert_float_eq(c[0], 58.0f);
+        ck_assert_float_eq(c[3], 154.0f);
+        /* k = 0: C = beta·C */
+        float d[2] = {2.0f, NAN};
+        ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 1, 2, 0, 1.0f, A23, 1, B32, 1, 0.0f, d, 1), NN_OK);
+        ck_assert_float_eq(d[0], 0.0f);
+        ck_assert_float_eq(d[1], 0.0f);
+    }
+}
+END_TEST
+
+/* Same bits for 1..4 threads (oversubscribed on a 2-core machine is fine). */
+START_TEST(threads_bitwise_identical)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const size_t m = 200, n = 257, k = 300;
+    float *a = tu_random(m * k, 1, -1, 1), *b = tu_random(k * n, 2, -1, 1);
+    float *c1 = malloc(m * n * sizeof *c1), *ct = malloc(m * n * sizeof *ct);
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        for (int form = 0; form < 3; form++) {
+            const nn_transpose ta = (nn_transpose)(form == 2), tb = (nn_transpose)(form == 1);
+            const size_t lda = ta ? k : m, ldb = tb ? n : k;
+            for (int t = 1; t <= 4; t++) {
+                const size_t ws = nn_sgemm_workspace_size(ta, tb, m, n, k, t);
+                void *w = malloc(ws);
+                ck_assert_ptr_nonnull(w);
+                float *c = t == 1 ? c1 : ct;
+                ck_assert_int_eq(nn_sgemm_ws(t, w, ws, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, m), NN_OK);
+                free(w);
+                if (t > 1)
+                    ck_assert_msg(memcmp(c1, ct, m * n * sizeof *c1) == 0, "%s form %d: %d threads differ",
+                                  nn_isa_name(isas[s]), form, t);
+            }
+        }
+    }
+    free(a), free(b), free(c1), free(ct);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+    float a[4] = {1, 2, 3, 4}, c[4];
+    ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 1, a, 2, 0, c, 2), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 2, a, 1, 0, c, 2), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 2, a, 2, 0, c, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_sgemm(NN_TRANS, NN_NO_TRANS, 2, 2, 3, 1, a, 2, a, 3, 0, c, 2), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, NULL, 2, a, 2, 0, c, 2), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 2, a, 2, 0, NULL, 2), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_sgemm((nn_transpose)7, NN_NO_TRANS, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, NAN, a, 2, a, 2, 0, c, 2), NN_ERR_NON_FINITE);
+    /* sizes whose address range overflows size_t */
+    ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, SIZE_MAX / 2, 2, 1, a, 2, a, 2, 0, c, SIZE_MAX / 4),
+                     NN_ERR_OVERFLOW);
+    ck_assert_int_eq(nn_sgemm_naive(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 1, a, 2, 0, c, 2), NN_ERR_INVALID_ARGUMENT);
+    /* workspace too small */
+    ck_assert_int_eq(nn_sgemm_ws(1, c, 4, NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2),
+                     NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_sgemm_ws(-1, c, 4, NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2),
+                     NN_ERR_INVALID_ARGUMENT);
+    /* m = 0 or n = 0 is an empty product */
+    ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 0, 2, 2, 1, a, 1, a, 2, 0, c, 1), NN_OK);
+}
+END_TEST
+
+START_TEST(isa_selection)
+{
+    ck_assert(nn_isa_available(NN_ISA_SCALAR));
+    ck_assert_int_eq(nn_set_isa(NN_ISA_SCALAR), NN_OK);
+    ck_assert_int_eq(nn_get_isa(), NN_ISA_SCALAR);
+    ck_assert_int_eq(nn_set_isa((nn_isa)42), NN_ERR_INVALID_ARGUMENT);
+    for (int i = 0; i < NN_ISA_COUNT; i++) {
+        if (!nn_isa_available((nn_isa)i)) /* one the CPU lacks: a status, not a crash */
+            ck_assert_int_eq(nn_set_isa((nn_isa)i), NN_ERR_UNSUPPORTED);
+        nn_isa back;
+        ck_assert_int_eq(nn_isa_from_name(nn_isa_name((nn_isa)i), &back), NN_OK);
+        ck_assert_int_eq(back, i);
+    }
+    nn_isa x;
+    ck_assert_int_eq(nn_isa_from_name("sse9", &x), NN_ERR_INVALID_ARGUMENT);
+#if defined(NN_HAVE_X86)
+    ck_assert(!nn_isa_available(NN_ISA_NEON));
+#endif
+    /* the transposed-store tile in gemm.c holds 32x32 */
+    for (int i = 0; i < NN_ISA_COUNT; i++) {
+        const nn_kernels *k = nn_kernels_for((nn_isa)i);
+        if (k) ck_assert(k->mr <= 32 && k->nr <= 32 && k->mr * k->nr <= 32 * 32);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, naive_hand_computed);
+    tcase_add_test(tc, every_isa_matches_reference);
+    tcase_add_test(tc, mlp_shapes_every_isa);
+    tcase_add_test(tc, beta_zero_ignores_nan_in_c);
+    tcase_add_test(tc, threads_bitwise_identical);
+    tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, isa_selection);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

@@ -1,0 +1,459 @@
+/* Networks: gradients against finite differences, the seed's sine trajectory,
+ * ISA agreement of a whole training step, thread-count determinism, and
+ * every kind of bad input. */
+#include <float.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "testutil.h"
+
+static nn_network *make_net(size_t n_layers, const size_t *sizes, const nn_activation *acts,
+                            nn_loss loss, uint64_t seed)
+{
+    nn_network *net = NULL;
+    ck_assert_int_eq(nn_network_create(&net, n_layers, sizes, acts, loss, seed), NN_OK);
+    ck_assert_ptr_nonnull(net);
+    return net;
+}
+
+/* Columns of Y: for cross-entropy a probability distribution, else uniform. */
+static float *make_targets(size_t rows, size_t m, size_t ld, nn_loss loss, uint64_t seed)
+{
+    float *y = tu_random(ld * m, seed, -0.9f, 0.9f);
+    if (loss == NN_CROSS_ENTROPY)
+        for (size_t j = 0; j < m; j++) {
+            float s = 0;
+            for (size_t i = 0; i < rows; i++) s += (y[i + j * ld] = fabsf(y[i + j * ld]) + 0.05f);
+            for (size_t i = 0; i < rows; i++) y[i + j * ld] /= s;
+        }
+    return y;
+}
+
+/* Central differences on every parameter, in float; h = 1e-3 balances
+ * truncation (h²) against the cost's rounding (eps·cost/h). Tolerance per
+ * element: 2 % of the larger magnitude + 2e-4·(largest gradient + 1). */
+static void check_gradient(size_t n_layers, const size_t *sizes, const nn_activation *acts, nn_loss loss,
+                           size_t m, size_t pad, uint64_t seed)
+{
+    nn_network *net = make_net(n_layers, sizes, acts, loss, seed);
+    const size_t n_in = sizes[0], n_out = sizes[n_layers];
+    const size_t ldx = n_in + pad, ldy = n_out + pad;
+    float *x = tu_random(ldx * m, seed + 7, -1.5f, 1.5f);
+    float *y = make_targets(n_out, m, ldy, loss, seed + 8);
+    float cost;
+    ck_assert_int_eq(nn_gradient(net, x, ldx, y, ldy, m, &cost), NN_OK);
+    for (size_t l = 0; l < n_layers; l++) {
+        const size_t rows = sizes[l + 1], cols = sizes[l], nw = rows * cols;
+        float *w = malloc(nw * sizeof *w), *dw = malloc(nw * sizeof *dw);
+        float *b = malloc(rows * sizeof *b), *db = malloc(rows * sizeof *db);
+        ck_assert_int_eq(nn_get_weights(net, l, w, rows), NN_OK);
+        ck_assert_int_eq(nn_get_weight_gradient(net, l, dw, rows), NN_OK);
+        ck_assert_int_eq(nn_get_bias(net, l, b), NN_OK);
+        ck_assert_int_eq(nn_get_bias_gradient(net, l, db), NN_OK);
+        float gmax = 0;
+        for (size_t i = 0; i < nw; i++) gmax = fmaxf(gmax, fabsf(dw[i]));
+        for (size_t i = 0; i < rows; i++) gmax = fmaxf(gmax, fabsf(db[i]));
+        for (size_t i = 0; i < nw + rows; i++) {
+            float *p = i < nw ? &w[i] : &b[i - nw];
+            const float g = i < nw ? dw[i] : db[i - nw], keep = *p, h = 1e-3f;
+            float cp, cm;
+            *p = keep + h;
+            ck_assert_int_eq(i < nw ? nn_set_weights(net, l, w, rows) : nn_set_bias(net, l, b), NN_OK);
+            ck_assert_int_eq(nn_cost(net, x, ldx, y, ldy, m, &cp), NN_OK);
+            *p = keep - h;
+            ck_assert_int_eq(i < nw ? nn_set_weights(net, l, w, rows) : nn_set_bias(net, l, b), NN_OK);
+            ck_assert_int_eq(nn_cost(net, x, ldx, y, ldy, m, &cm), NN_OK);
+            *p = keep;
+            ck_assert_int_eq(i < nw ? nn_set_weights(net, l, w, rows) : nn_set_bias(net, l, b), NN_OK);
+            const double fd = ((double)cp - cm) / (2.0 * h);
+            const double tol = 0.02 * fmax(fabs(fd), fabs(g)) + 2e-4 * (gmax + 1.0);
+            ck_assert_msg(fabs(fd - g) <= tol, "%s layer %zu param %zu (%s, m=%zu): fd %g vs %g",
+                          nn_isa_name(nn_get_isa()), l, i, nn_activation_name(acts[l]), m, fd, (double)g);
+        }
+        free(w), free(dw), free(b), free(db);
+    }
+    free(x), free(y);
+    nn_network_destroy(net);
+}
+
+START_TEST(gradients_match_finite_differences)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        /* 1x1, batch 1 */
+        const size_t s11[] = {1, 1};
+        for (int a = 0; a < NN_SOFTMAX; a++) {
+            const nn_activation act[] = {(nn_activation)a};
+            check_gradient(1, s11, act, NN_MSE, 1, 0, 10 + (uint64_t)a);
+        }
+        /* every hidden activation, odd and prime sizes, ld > rows, both losses */
+        for (int a = 0; a < NN_SOFTMAX; a++) {
+            const size_t sz[] = {3, 7, 5, 2};
+            const nn_activation mse[] = {(nn_activation)a, NN_TANH, (nn_activation)((a + 1) % NN_SOFTMAX)};
+            check_gradient(3, sz, mse, NN_MSE, 7, 3, 20 + (uint64_t)a);
+            const size_t sz2[] = {5, 13, 11, 3};
+            const nn_activation ce[] = {NN_SIGMOID, (nn_activation)a, NN_SOFTMAX};
+            check_gradient(3, sz2, ce, NN_CROSS_ENTROPY, 17, 2, 30 + (uint64_t)a);
+        }
+        const size_t one[] = {4, 1};
+        const nn_activation sm[] = {NN_SOFTMAX}; /* a 1-class softmax has zero gradient */
+        check_gradient(1, one, sm, NN_CROSS_ENTROPY, 3, 1, 40);
+    }
+}
+END_TEST
+
+/* ---- the seed's sine example ---- */
+
+typedef struct sine_ref {
+    float w1[20], b1[20], w2[20], b2;
+    double cost[11]; /* epochs 0, 2000, ..., 20000 */
+} sine_ref;
+
+static void read_values(FILE *f, const char *name, float *out, size_t n)
+{
+    char tag[16];
+    size_t r, c;
+    ck_assert_int_eq(fscanf(f, "%15s %zu %zu", tag, &r, &c), 3);
+    ck_assert_str_eq(tag, name);
+    ck_assert_uint_eq(r * c, n);
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        ck_assert_int_eq(fscanf(f, "%lf", &v), 1);
+        out[i] = (float)v;
+    }
+}
+
+static void load_sine_ref(sine_ref *ref)
+{
+    FILE *f = fopen(NN_TEST_DATA "/sine_reference.txt", "r");
+    ck_assert_msg(f != NULL, "cannot open %s", NN_TEST_DATA "/sine_reference.txt");
+    char line[512];
+    long pos = 0;
+    while (fgets(line, sizeof line, f) && line[0] == '#') pos = ftell(f); /* comments */
+    fseek(f, pos, SEEK_SET);
+    read_values(f, "W1", ref->w1, 20); /* 20x1 and 1x20: row- and column-major agree */
+    read_values(f, "b1", ref->b1, 20);
+    read_values(f, "W2", ref->w2, 20);
+    read_values(f, "b2", &ref->b2, 1);
+    int c;
+    while ((c = fgetc(f)) == '\n' || c == '#') /* the comment line before the costs */
+        if (c == '#' && !fgets(line, sizeof line, f)) break;
+    ungetc(c, f);
+    for (int i = 0; i < 11; i++) {
+        char tag[16];
+        int epoch;
+        ck_assert_int_eq(fscanf(f, "%15s %d %lf", tag, &epoch, &ref->cost[i]), 3);
+        ck_assert_str_eq(tag, "cost");
+        ck_assert_int_eq(epoch, 2000 * i);
+    }
+    fclose(f);
+}
+
+/* float32 against the float64 reference over 20000 steps: every ISA stays
+ * within 1e-4 relative at every 2000th epoch (observed: 1.3e-5). */
+#define SINE_REL_TOL 1e-4
+
+START_TEST(sine_follows_reference_trajectory)
+{
+    sine_ref ref;
+    load_sine_ref(&ref);
+    float x[100], y[100];
+    for (int i = 0; i < 100; i++) {
+        x[i] = (float)(-5.0 + 0.1 * i);
+        y[i] = (float)sin(-5.0 + 0.1 * i);
+    }
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        const size_t sizes[] = {1, 20, 1};
+        const nn_activation acts[] = {NN_SIGMOID, NN_IDENTITY};
+        nn_network *net = make_net(2, sizes, acts, NN_MSE, 0);
+        ck_assert_int_eq(nn_set_weights(net, 0, ref.w1, 20), NN_OK);
+        ck_assert_int_eq(nn_set_bias(net, 0, ref.b1), NN_OK);
+        ck_assert_int_eq(nn_set_weights(net, 1, ref.w2, 1), NN_OK);
+        ck_assert_int_eq(nn_set_bias(net, 1, &ref.b2), NN_OK);
+        double worst = 0;
+        for (int epoch = 0; epoch <= 20000; epoch++) {
+            float cost;
+            ck_assert_int_eq(nn_gradient(net, x, 1, y, 1, 100, &cost), NN_OK);
+            if (epoch % 2000 == 0) {
+                const double want = ref.cost[epoch / 2000], rel = fabs(cost - want) / want;
+                worst = fmax(worst, rel);
+                ck_assert_msg(rel <= SINE_REL_TOL, "%s epoch %d: cost %.9g, reference %.9g (rel %.2g)",
+                              nn_isa_name(isas[s]), epoch, (double)cost, want, rel);
+            }
+            ck_assert_int_eq(nn_step(net, 0.1f), NN_OK);
+        }
+        printf("sine %s: worst relative cost deviation %.2e\n", nn_isa_name(isas[s]), worst);
+        nn_network_destroy(net);
+    }
+}
+END_TEST
+
+START_TEST(sine_own_initialization_converges)
+{
+    float x[100], y[100];
+    for (int i = 0; i < 100; i++) {
+        x[i] = (float)(-5.0 + 0.1 * i);
+        y[i] = sinf(x[i]);
+    }
+    const size_t sizes[] = {1, 20, 1};
+    const nn_activation acts[] = {NN_SIGMOID, NN_IDENTITY};
+    nn_network *net = make_net(2, sizes, acts, NN_MSE, 1);
+    const nn_train_options opt = {.epochs = 20000, .learning_rate = 0.1f};
+    ck_assert_int_eq(nn_train(net, x, 1, y, 1, 100, &opt, NULL, NULL), NN_OK);
+    float cost;
+    ck_assert_int_eq(nn_cost(net, x, 1, y, 1, 100, &cost), NN_OK);
+    ck_assert_msg(cost < 0.01f, "final cost %g", (double)cost);
+    nn_network_destroy(net);
+}
+END_TEST
+
+/* ---- agreement and determinism ---- */
+
+typedef struct run_result {
+    float *params;
+    float out[5 * 33];
+    float cost;
+    uint64_t digest;
+} run_result;
+
+/* A few minibatch-free steps of a 37-53-29-5 net (tanh, relu, softmax). */
+static void train_steps(nn_isa isa, int threads, size_t wide, run_result *r)
+{
+    ck_assert_int_eq(nn_set_isa(isa), NN_OK);
+    const size_t sizes[] = {37, 53 * wide, 29 * wide, 5};
+    const nn_activation acts[] = {NN_TANH, NN_RELU, NN_SOFTMAX};
+    nn_network *net = make_net(3, sizes, acts, NN_CROSS_ENTROPY, 99);
+    ck_assert_int_eq(nn_set_threads(net, threads), NN_OK);
+    const size_t m = 33 * wide;
+    float *x = tu_random(37 * m, 3, -1, 1), *y = make_targets(5, m, 5, NN_CROSS_ENTROPY, 4);
+    nn_optimizer adam = nn_optimizer_default(NN_ADAM);
+    ck_assert_int_eq(nn_set_optimizer(net, &adam), NN_OK);
+    for (int step = 0; step < 4; step++) {
+        ck_assert_int_eq(nn_gradient(net, x, 37, y, 5, m, &r->cost), NN_OK);
+        ck_assert_int_eq(nn_step(net, 1e-2f), NN_OK);
+    }
+    ck_assert_int_eq(nn_forward(net, x, 37, 33, r->out, 5), NN_OK);
+    r->params = malloc(nn_network_parameter_count(net) * sizeof(float));
+    size_t off = 0;
+    for (size_t l = 0; l < 3; l++) {
+        ck_assert_int_eq(nn_get_weights(net, l, r->params + off, sizes[l + 1]), NN_OK);
+        off += sizes[l] * sizes[l + 1];
+        ck_assert_int_eq(nn_get_bias(net, l, r->params + off), NN_OK);
+        off += sizes[l + 1];
+    }
+    r->digest = nn_weights_digest(net);
+    nn_network_destroy(net);
+    free(x), free(y);
+}
+
+/* Every ISA's whole training step (forward, gradients, Adam update) agrees
+ * with the scalar path: parameters within 1e-4 relative to their scale. */
+START_TEST(training_step_every_isa_matches_scalar)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    run_result ref;
+    train_steps(NN_ISA_SCALAR, 1, 1, &ref);
+    const size_t n_params = 37 * 53 + 53 + 53 * 29 + 29 + 29 * 5 + 5;
+    for (int s = 1; s < n_isa; s++) {
+        run_result r;
+        train_steps(isas[s], 1, 1, &r);
+        for (size_t i = 0; i < n_params; i++)
+            ck_assert_msg(fabsf(r.params[i] - ref.params[i]) <= 1e-4f * (1.0f + fabsf(ref.params[i])),
+                          "%s param %zu: %g vs %g", nn_isa_name(isas[s]), i, (double)r.params[i],
+                          (double)ref.params[i]);
+        for (size_t i = 0; i < 5 * 33; i++) ck_assert_float_eq_tol(r.out[i], ref.out[i], 1e-5f);
+        ck_assert_float_eq_tol(r.cost, ref.cost, 1e-5f * ref.cost);
+        free(r.params);
+    }
+    free(ref.params);
+}
+END_TEST
+
+/* Bitwise-identical training for 1, 2, 3 and 4 threads on every ISA. The
+ * network is wide enough (≈ 30 MFLOP per GEMM) for the GEMMs to go parallel. */
+START_TEST(training_bitwise_identical_across_threads)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        run_result one;
+        train_steps(isas[s], 1, 8, &one);
+        for (int t = 2; t <= 4; t++) {
+            run_result r;
+            train_steps(isas[s], t, 8, &r);
+            ck_assert_msg(r.digest == one.digest, "%s: %d threads digest %016llx != %016llx",
+                          nn_isa_name(isas[s]), t, (unsigned long long)r.digest,
+                          (unsigned long long)one.digest);
+            ck_assert(memcmp(r.out, one.out, sizeof r.out) == 0);
+            ck_assert(memcmp(&r.cost, &one.cost, sizeof r.cost) == 0);
+            free(r.params);
+        }
+        free(one.params);
+    }
+}
+END_TEST
+
+static void *train_in_thread(void *arg)
+{
+    run_result *r = arg;
+    train_steps(nn_get_isa(), 2, 4, r);
+    return NULL;
+}
+
+/* Two networks trained at once from two user threads give what they give
+ * one after the other. */
+START_TEST(concurrent_networks)
+{
+    run_result seq, a, b;
+    train_steps(nn_get_isa(), 2, 4, &seq);
+    pthread_t ta, tb;
+    ck_assert_int_eq(pthread_create(&ta, NULL, train_in_thread, &a), 0);
+    ck_assert_int_eq(pthread_create(&tb, NULL, train_in_thread, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    ck_assert(a.digest == seq.digest && b.digest == seq.digest);
+    free(seq.params), free(a.params), free(b.params);
+}
+END_TEST
+
+START_TEST(topology_reported)
+{
+    nn_topology t;
+    ck_assert_int_eq(nn_get_topology(&t), NN_OK);
+    ck_assert_int_ge(t.cores, 1);
+    ck_assert_int_ge(t.pus, t.cores);
+    ck_assert_int_ge(t.threads, 1);
+    ck_assert(strlen(t.cpu_model) > 0);
+    const char *off = getenv("NN_NO_HWLOC");
+    if (off && strcmp(off, "1") == 0) ck_assert_int_eq(t.from_hwloc, 0);
+    ck_assert_int_eq(nn_get_topology(NULL), NN_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* ---- bad input ---- */
+
+START_TEST(bad_network_arguments)
+{
+    nn_network *net = NULL;
+    const size_t sizes[] = {3, 4, 2};
+    const nn_activation ok[] = {NN_RELU, NN_IDENTITY}, sm_hidden[] = {NN_SOFTMAX, NN_IDENTITY},
+                        sm_out[] = {NN_RELU, NN_SOFTMAX}, bad[] = {(nn_activation)77, NN_IDENTITY};
+    ck_assert_int_eq(nn_network_create(NULL, 2, sizes, ok, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_network_create(&net, 0, sizes, ok, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_network_create(&net, 2, NULL, ok, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_network_create(&net, 2, sizes, bad, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_network_create(&net, 2, sizes, sm_hidden, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_network_create(&net, 2, sizes, sm_out, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_network_create(&net, 2, sizes, ok, NN_CROSS_ENTROPY, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_network_create(&net, 2, sizes, ok, (nn_loss)5, 1), NN_ERR_INVALID_ARGUMENT);
+    const size_t zero[] = {3, 0, 2};
+    ck_assert_int_eq(nn_network_create(&net, 2, zero, ok, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
+    const size_t huge[] = {SIZE_MAX / 2, 4, 2};
+    ck_assert_int_eq(nn_network_create(&net, 2, huge, ok, NN_MSE, 1), NN_ERR_OVERFLOW);
+    ck_assert_ptr_null(net);
+
+    net = make_net(2, sizes, ok, NN_MSE, 1);
+    float x[12] = {0}, y[8] = {0}, w[12];
+    ck_assert_int_eq(nn_gradient(net, x, 3, y, 2, 0, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_gradient(net, NULL, 3, y, 2, 4, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_gradient(net, x, 2, y, 2, 4, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert(strstr(nn_network_error(net), "ldx") != NULL);
+    ck_assert_int_eq(nn_gradient(net, x, 3, y, 1, 4, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_gradient(net, x, 3, NULL, 2, 4, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_gradient(net, x, SIZE_MAX / 2, y, 2, 4, NULL), NN_ERR_OVERFLOW);
+    x[5] = NAN;
+    ck_assert_int_eq(nn_forward(net, x, 3, 4, NULL, 0), NN_ERR_NON_FINITE);
+    ck_assert(strstr(nn_network_error(net), "NaN") != NULL);
+    x[5] = 0;
+    y[3] = INFINITY;
+    ck_assert_int_eq(nn_cost(net, x, 3, y, 2, 4, &w[0]), NN_ERR_NON_FINITE);
+    y[3] = 0;
+    ck_assert_int_eq(nn_cost(net, x, 3, y, 2, 4, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_forward(net, x, 3, 4, y, 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_forward(net, x, 3, 4, y, 2), NN_OK);
+    ck_assert_str_eq(nn_network_error(net), "");
+
+    ck_assert_int_eq(nn_get_weights(net, 2, w, 4), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_get_weights(net, 0, w, 3), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_get_weights(net, 0, NULL, 4), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_get_weights(net, 0, w, 4), NN_OK);
+    w[1] = NAN;
+    const uint64_t before = nn_weights_digest(net);
+    ck_assert_int_eq(nn_set_weights(net, 0, w, 4), NN_ERR_NON_FINITE);
+    ck_assert(nn_weights_digest(net) == before); /* unchanged */
+    ck_assert_int_eq(nn_step(net, NAN), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_step(net, -1.0f), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_set_threads(net, -2), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_reserve(net, 0), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_reserve(net, SIZE_MAX / 4), NN_ERR_OVERFLOW);
+    nn_optimizer o = nn_optimizer_default(NN_ADAM);
+    o.beta1 = 1.5f;
+    ck_assert_int_eq(nn_set_optimizer(net, &o), NN_ERR_INVALID_ARGUMENT);
+    const nn_train_options topt = {.epochs = 1, .learning_rate = INFINITY};
+    ck_assert_int_eq(nn_train(net, x, 3, y, 2, 4, &topt, NULL, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_train(net, x, 3, y, 2, 4, NULL, NULL, NULL), NN_ERR_INVALID_ARGUMENT);
+    nn_network_destroy(net);
+    nn_network_destroy(NULL);
+    ck_assert_uint_eq(nn_network_layers(NULL), 0);
+    ck_assert_str_eq(nn_strerror(NN_ERR_CHECKSUM), "checksum mismatch");
+    ck_assert_str_eq(nn_strerror((nn_status)1234), "unknown status");
+}
+END_TEST
+
+static int stop_after_three(size_t epoch, float cost, void *user)
+{
+    (void)cost;
+    *(size_t *)user = epoch;
+    return epoch == 2;
+}
+
+/* A learning rate that blows up: training stops with NN_ERR_NON_FINITE and
+ * keeps finite parameters; the callback can stop training. */
+START_TEST(divergence_and_early_stop)
+{
+    const size_t sizes[] = {2, 8, 1};
+    const nn_activation acts[] = {NN_RELU, NN_IDENTITY};
+    nn_network *net = make_net(2, sizes, acts, NN_MSE, 5);
+    float *x = tu_random(2 * 64, 1, -1, 1), *y = tu_random(64, 2, -1, 1);
+    nn_train_options opt = {.epochs = 200, .batch_size = 16, .learning_rate = 1e6f, .shuffle_seed = 3};
+    ck_assert_int_eq(nn_train(net, x, 2, y, 1, 64, &opt, NULL, NULL), NN_ERR_NON_FINITE);
+    ck_assert(strstr(nn_network_error(net), "diverged") != NULL);
+    float w[16], b[8];
+    ck_assert_int_eq(nn_get_weights(net, 0, w, 8), NN_OK);
+    ck_assert_int_eq(nn_get_bias(net, 0, b), NN_OK);
+    for (int i = 0; i < 16; i++) ck_assert(isfinite(w[i]));
+    for (int i = 0; i < 8; i++) ck_assert(isfinite(b[i]));
+
+    size_t last = 99;
+    ck_assert_int_eq(nn_network_init(net, 5), NN_OK);
+    opt.learning_rate = 0.01f;
+    ck_assert_int_eq(nn_train(net, x, 2, y, 1, 64, &opt, stop_after_three, &last), NN_OK);
+    ck_assert_uint_eq(last, 2);
+    nn_network_destroy(net);
+    free(x), free(y);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("network");
+    TCase *tc = tcase_create("network");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, gradients_match_finite_differences);
+    tcase_add_test(tc, sine_follows_reference_trajectory);
+    tcase_add_test(tc, sine_own_initialization_converges);
+    tcase_add_test(tc, training_step_every_isa_matches_scalar);
+    tcase_add_test(tc, training_bitwise_identical_across_threads);
+    tcase_add_test(tc, concurrent_networks);
+    tcase_add_test(tc, topology_reported);
+    tcase_add_test(tc, bad_network_arguments);
+    tcase_add_test(tc, divergence_and_early_stop);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
