@@ -28,6 +28,13 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; this marks its API. */
+#if defined(__GNUC__)
+#define NN_API __attribute__((visibility("default")))
+#else
+#define NN_API
+#endif
+
 #define NN_VERSION_MAJOR 0
 #define NN_VERSION_MINOR 1
 #define NN_VERSION_PATCH 0
@@ -49,10 +56,10 @@ typedef enum nn_status {
 } nn_status;
 
 /* A static, human-readable description of `status`; never NULL. */
-const char *nn_strerror(nn_status status);
+NN_API const char *nn_strerror(nn_status status);
 
 /* "MAJOR.MINOR.PATCH" of the library actually linked. */
-const char *nn_version(void);
+NN_API const char *nn_version(void);
 
 /* ---- CPU dispatch ------------------------------------------------------ */
 
@@ -68,21 +75,21 @@ typedef enum nn_isa {
  * CPU supports, or the one named by the environment variable
  * NN_ISA=scalar|avx2|avx512|neon (an unknown or unavailable name there is
  * ignored, and the best one is used). */
-nn_isa nn_get_isa(void);
+NN_API nn_isa nn_get_isa(void);
 
 /* Force `isa`. NN_ERR_UNSUPPORTED if this CPU or build lacks it,
  * NN_ERR_INVALID_ARGUMENT for a value outside the enum. Not thread-safe with
  * respect to calls running concurrently. */
-nn_status nn_set_isa(nn_isa isa);
+NN_API nn_status nn_set_isa(nn_isa isa);
 
 /* 1 if `isa` is compiled in and this CPU (and OS) can run it, else 0. */
-int nn_isa_available(nn_isa isa);
+NN_API int nn_isa_available(nn_isa isa);
 
 /* "scalar", "avx2", "avx512", "neon"; "unknown" for a bad value. */
-const char *nn_isa_name(nn_isa isa);
+NN_API const char *nn_isa_name(nn_isa isa);
 
 /* Parse a name as accepted by NN_ISA. NN_ERR_INVALID_ARGUMENT if unknown. */
-nn_status nn_isa_from_name(const char *name, nn_isa *isa);
+NN_API nn_status nn_isa_from_name(const char *name, nn_isa *isa);
 
 /* What the library knows of the machine (hwloc when available, else
  * OpenMP's and sysconf's view). Cache sizes are 0 when unknown. */
@@ -97,7 +104,7 @@ typedef struct nn_topology {
 } nn_topology;
 
 /* Fill *topo. NN_ERR_INVALID_ARGUMENT if topo is NULL. */
-nn_status nn_get_topology(nn_topology *topo);
+NN_API nn_status nn_get_topology(nn_topology *topo);
 
 /* ---- kernels ----------------------------------------------------------- */
 
@@ -107,25 +114,37 @@ typedef enum nn_transpose { NN_NO_TRANS = 0, NN_TRANS = 1 } nn_transpose;
  * m x k, op(B) is k x n, all column-major. When beta == 0, C is not read (it
  * may hold NaN). k == 0 gives C = beta·C. Runs on the dispatched ISA with the
  * default thread count, and allocates its packing workspace for the call. */
-nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k,
+NN_API nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k,
                    float alpha, const float *a, size_t lda, const float *b, size_t ldb,
                    float beta, float *c, size_t ldc);
 
 /* The same product on `threads` threads (0: the default) with a caller-owned
  * workspace of at least nn_sgemm_workspace_size() bytes: no allocation. The
  * result is bitwise identical for every thread count. */
-size_t nn_sgemm_workspace_size(nn_transpose ta, nn_transpose tb, size_t m, size_t n,
+NN_API size_t nn_sgemm_workspace_size(nn_transpose ta, nn_transpose tb, size_t m, size_t n,
                                size_t k, int threads);
-nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta,
+NN_API nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta,
                       nn_transpose tb, size_t m, size_t n, size_t k, float alpha,
                       const float *a, size_t lda, const float *b, size_t ldb, float beta,
                       float *c, size_t ldc);
 
 /* The naive reference: a triple loop with double accumulation, no blocking,
  * one thread. For tests and as nnbench's baseline. */
-nn_status nn_sgemm_naive(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k,
+NN_API nn_status nn_sgemm_naive(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k,
                          float alpha, const float *a, size_t lda, const float *b,
                          size_t ldb, float beta, float *c, size_t ldc);
+
+/* Reductions in the library's fixed order (vector blocks summed pairwise, so
+ * float error grows with log n, not n).
+ * nn_row_sums: out[i] = Σ_j X[i, j] (the bias gradient Σ_columns dZ).
+ * nn_sum_squared_difference: *out = Σ_i (a[i] − y[i])². */
+NN_API nn_status nn_row_sums(size_t rows, size_t cols, const float *x, size_t ldx, float *out);
+NN_API nn_status nn_sum_squared_difference(size_t n, const float *a, const float *y, float *out);
+
+/* Run the dispatched ISA's FMA peak probe (12 independent FMA chains,
+ * `iterations` times) and return the number of flops it performed. For
+ * nnbench's "% of peak"; divide by the wall time yourself. */
+NN_API double nn_fma_probe(size_t iterations);
 
 /* ---- activations --------------------------------------------------------- */
 
@@ -143,18 +162,18 @@ typedef enum nn_activation {
 
 /* g[0]: A = g(Z), elementwise (softmax: per column). Z and A may be the same
  * matrix (in place, lda == ldz). */
-nn_status nn_activate(nn_activation act, size_t rows, size_t cols, const float *z,
+NN_API nn_status nn_activate(nn_activation act, size_t rows, size_t cols, const float *z,
                       size_t ldz, float *a, size_t lda);
 
 /* g[1]: D = g'(Z), elementwise. Not defined for softmax (its Jacobian is not
  * elementwise): NN_ERR_INVALID_ARGUMENT. ReLU'(0) = 0, leaky ReLU'(0) =
  * NN_LEAKY_SLOPE. */
-nn_status nn_activation_derivative(nn_activation act, size_t rows, size_t cols,
+NN_API nn_status nn_activation_derivative(nn_activation act, size_t rows, size_t cols,
                                    const float *z, size_t ldz, float *d, size_t ldd);
 
 /* "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax". */
-const char *nn_activation_name(nn_activation act);
-nn_status nn_activation_from_name(const char *name, nn_activation *act);
+NN_API const char *nn_activation_name(nn_activation act);
+NN_API nn_status nn_activation_from_name(const char *name, nn_activation *act);
 
 /* ---- networks ---------------------------------------------------------- */
 
@@ -170,9 +189,9 @@ typedef struct nn_network nn_network;
  * may only be the last activation and goes with NN_CROSS_ENTROPY, which
  * requires it. Parameters are initialized from `seed` (see nn_network_init).
  * On success *out owns the network; free it with nn_network_destroy. */
-nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *sizes,
+NN_API nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *sizes,
                             const nn_activation *acts, nn_loss loss, uint64_t seed);
-void nn_network_destroy(nn_network *net); /* NULL is a no-op */
+NN_API void nn_network_destroy(nn_network *net); /* NULL is a no-op */
 
 /* Re-initialize every parameter from `seed`, identically on every machine:
  * W ~ U(−r, r) with r = sqrt(6 / (fan_in + fan_out)) (Xavier/Glorot) for
@@ -180,52 +199,52 @@ void nn_network_destroy(nn_network *net); /* NULL is a no-op */
  * ReLU and leaky ReLU layers; b = 0. Uniforms come from the top 24 bits of
  * SplitMix64(seed) in column-major order, layer by layer; only the correctly
  * rounded sqrt is involved, so every machine gives the same bits. */
-nn_status nn_network_init(nn_network *net, uint64_t seed);
+NN_API nn_status nn_network_init(nn_network *net, uint64_t seed);
 
-size_t nn_network_layers(const nn_network *net);            /* 0 for NULL */
-size_t nn_network_units(const nn_network *net, size_t i);   /* sizes[i], 0 if out of range */
-nn_activation nn_network_activation(const nn_network *net, size_t layer);
-nn_loss nn_network_loss(const nn_network *net);
-size_t nn_network_parameter_count(const nn_network *net);
+NN_API size_t nn_network_layers(const nn_network *net);            /* 0 for NULL */
+NN_API size_t nn_network_units(const nn_network *net, size_t i);   /* sizes[i], 0 if out of range */
+NN_API nn_activation nn_network_activation(const nn_network *net, size_t layer);
+NN_API nn_loss nn_network_loss(const nn_network *net);
+NN_API size_t nn_network_parameter_count(const nn_network *net);
 
 /* A detailed message for the last failure of a call on `net` (e.g. which
  * argument was wrong); "" when the last call succeeded. Owned by `net`. */
-const char *nn_network_error(const nn_network *net);
+NN_API const char *nn_network_error(const nn_network *net);
 
 /* Copy layer `layer`'s W (sizes[layer+1] x sizes[layer]) or b (sizes[layer+1])
  * out of or into the network. Setting refuses non-finite values
  * (NN_ERR_NON_FINITE) and leaves the network unchanged then. */
-nn_status nn_get_weights(const nn_network *net, size_t layer, float *w, size_t ldw);
-nn_status nn_set_weights(nn_network *net, size_t layer, const float *w, size_t ldw);
-nn_status nn_get_bias(const nn_network *net, size_t layer, float *b);
-nn_status nn_set_bias(nn_network *net, size_t layer, const float *b);
+NN_API nn_status nn_get_weights(const nn_network *net, size_t layer, float *w, size_t ldw);
+NN_API nn_status nn_set_weights(nn_network *net, size_t layer, const float *w, size_t ldw);
+NN_API nn_status nn_get_bias(const nn_network *net, size_t layer, float *b);
+NN_API nn_status nn_set_bias(nn_network *net, size_t layer, const float *b);
 
 /* The gradient from the last nn_gradient() call (zero before any). */
-nn_status nn_get_weight_gradient(const nn_network *net, size_t layer, float *dw, size_t ld);
-nn_status nn_get_bias_gradient(const nn_network *net, size_t layer, float *db);
+NN_API nn_status nn_get_weight_gradient(const nn_network *net, size_t layer, float *dw, size_t ld);
+NN_API nn_status nn_get_bias_gradient(const nn_network *net, size_t layer, float *db);
 
 /* Number of threads the network's kernels use (0: the default from
  * nn_get_topology). Results do not depend on it (see README). */
-nn_status nn_set_threads(nn_network *net, int threads);
+NN_API nn_status nn_set_threads(nn_network *net, int threads);
 
 /* Size the network's workspaces for minibatches of up to `batch` columns.
  * Optional: the calls below grow them when a larger batch arrives; after
  * that no call allocates for batches up to this size. */
-nn_status nn_reserve(nn_network *net, size_t batch);
+NN_API nn_status nn_reserve(nn_network *net, size_t batch);
 
 /* Evaluate m samples X (sizes[0] x m). If y is not NULL, copy the output
  * (sizes[L] x m) into it. NN_ERR_NON_FINITE if X holds NaN/Inf. */
-nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t m, float *y,
+NN_API nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t m, float *y,
                      size_t ldy);
 
 /* Cost of the network on (X, Y) without touching gradients. */
-nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
+NN_API nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
                   size_t m, float *cost);
 
 /* Forward and back-propagation on (X, Y): stores dW, db for every layer in
  * the network. *cost (if cost is not NULL) receives the cost of the current
  * parameters on this batch. */
-nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *y,
+NN_API nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *y,
                       size_t ldy, size_t m, float *cost);
 
 /* ---- optimization -------------------------------------------------------- */
@@ -241,15 +260,15 @@ typedef struct nn_optimizer {
 } nn_optimizer;
 
 /* Defaults for a kind (the values in the comments above, no weight decay). */
-nn_optimizer nn_optimizer_default(nn_optimizer_kind kind);
+NN_API nn_optimizer nn_optimizer_default(nn_optimizer_kind kind);
 
 /* Select the update rule used by nn_step; resets its state (velocity,
  * moments, step count). Plain SGD is the default. */
-nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt);
+NN_API nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt);
 
 /* One update of every parameter from the stored gradient with the rule set
  * by nn_set_optimizer (SGD: W −= lr·dW, b −= lr·db). */
-nn_status nn_step(nn_network *net, float learning_rate);
+NN_API nn_status nn_step(nn_network *net, float learning_rate);
 
 /* Called after every epoch with the mean cost of that epoch's minibatches
  * (each measured before its update). Return nonzero to stop training. */
@@ -265,13 +284,13 @@ typedef struct nn_train_options {
 /* Train on m samples. Stops early when the callback asks (NN_OK). If a
  * batch's cost or gradient becomes NaN/Inf, training stops with
  * NN_ERR_NON_FINITE and the parameters of the last finite step are kept. */
-nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y,
+NN_API nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y,
                    size_t ldy, size_t m, const nn_train_options *opt,
                    nn_epoch_callback callback, void *user);
 
 /* A 64-bit digest (FNV-1a over the layer sizes, activations and the bytes of
  * every parameter, little-endian). Equal digests mean equal networks. */
-uint64_t nn_weights_digest(const nn_network *net);
+NN_API uint64_t nn_weights_digest(const nn_network *net);
 
 #ifdef __cplusplus
 }

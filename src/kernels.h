@@ -61,6 +61,11 @@ typedef struct nn_kernels {
      * with g' = g + wd·w */
     void (*adam_update)(size_t n, float step, float b1, float b2, float eps, float wd,
                         const float *g, float *m, float *v, float *w);
+
+    /* For nnbench: `lanes` floats per vector, and a loop of 12 independent
+     * FMA chains run `iterations` times (24·lanes flops per iteration). */
+    size_t lanes;
+    float (*fma_probe)(size_t iterations);
 } nn_kernels;
 
 /* Longest run a reduction kernel sums on its own (a multiple of every vector

@@ -64,6 +64,34 @@ nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t 
     return NN_OK;
 }
 
+nn_status nn_row_sums(size_t rows, size_t cols, const float *x, size_t ldx, float *out)
+{
+    if (rows == 0 || cols == 0 || !x || !out) return NN_ERR_INVALID_ARGUMENT;
+    nn_status s = nn_check_matrix(x, rows, cols, ldx);
+    if (s) return s;
+    float *scratch = malloc(nn_column_sum_scratch(rows, cols) * sizeof(float));
+    if (!scratch) return NN_ERR_OUT_OF_MEMORY;
+    nn_reduce_columns(nn_kernels_active(), rows, cols, x, ldx, out, scratch);
+    free(scratch);
+    return NN_OK;
+}
+
+nn_status nn_sum_squared_difference(size_t n, const float *a, const float *y, float *out)
+{
+    if (n == 0 || !a || !y || !out) return NN_ERR_INVALID_ARGUMENT;
+    if (n > SIZE_MAX / sizeof(float)) return NN_ERR_OVERFLOW;
+    *out = nn_reduce_sum_sq_diff(nn_kernels_active(), n, a, y);
+    return NN_OK;
+}
+
+double nn_fma_probe(size_t iterations)
+{
+    const nn_kernels *kr = nn_kernels_active();
+    volatile float sink = kr->fma_probe(iterations);
+    (void)sink;
+    return 24.0 * (double)kr->lanes * (double)iterations;
+}
+
 static const char *const act_names[NN_ACTIVATION_COUNT] = {"identity", "sigmoid",    "tanh",
                                                            "relu",     "leaky_relu", "softmax"};
 

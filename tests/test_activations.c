@@ -175,7 +175,8 @@ START_TEST(softmax_columns)
             z[0] += 1000.0f; /* needs the max subtraction */
             const float lse = kr->softmax(rows, z, a);
             double mx = -INFINITY, sum = 0;
-            for (size_t i = 0; i < rows; i++) mx = fmax(mx, z[i]);
+            for (size_t i = 0; i < rows; i++) /* not fmax: gcc 12 for aarch64 ICEs vectorizing it */
+                if (z[i] > mx) mx = z[i];
             for (size_t i = 0; i < rows; i++) sum += exp((double)z[i] - mx);
             double total = 0;
             for (size_t i = 0; i < rows; i++) {

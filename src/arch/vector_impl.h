@@ -288,6 +288,25 @@ static void adam_update(size_t n, float step, float b1, float b2, float eps, flo
     }
 }
 
+/* nnbench's FMA peak probe: 12 independent FMA chains (enough to cover
+ * latency x throughput on current cores), VF_WIDTH lanes each. Returns a
+ * value that depends on every chain, so nothing is optimized away. */
+static inline float fma_probe(size_t iterations)
+{
+    const vf a = vf_set1(0.9999999f), b = vf_set1(1e-7f);
+    vf c0 = vf_set1(0.0f), c1 = vf_set1(1.0f), c2 = vf_set1(2.0f), c3 = vf_set1(3.0f),
+       c4 = vf_set1(4.0f), c5 = vf_set1(5.0f), c6 = vf_set1(6.0f), c7 = vf_set1(7.0f),
+       c8 = vf_set1(8.0f), c9 = vf_set1(9.0f), c10 = vf_set1(10.0f), c11 = vf_set1(11.0f);
+    for (size_t i = 0; i < iterations; i++) {
+        c0 = vf_fma(c0, a, b), c1 = vf_fma(c1, a, b), c2 = vf_fma(c2, a, b), c3 = vf_fma(c3, a, b);
+        c4 = vf_fma(c4, a, b), c5 = vf_fma(c5, a, b), c6 = vf_fma(c6, a, b), c7 = vf_fma(c7, a, b);
+        c8 = vf_fma(c8, a, b), c9 = vf_fma(c9, a, b), c10 = vf_fma(c10, a, b), c11 = vf_fma(c11, a, b);
+    }
+    const vf s = vf_add(vf_add(vf_add(vf_add(c0, c1), vf_add(c2, c3)), vf_add(vf_add(c4, c5), vf_add(c6, c7))),
+                        vf_add(vf_add(c8, c9), vf_add(c10, c11)));
+    return vf_hsum(s);
+}
+
 #define NN_VECTOR_KERNELS                                                               \
     .activate = {activate_identity, activate_sigmoid, activate_tanh, activate_relu,     \
                  activate_leaky, NULL},                                                 \
@@ -299,5 +318,8 @@ static void adam_update(size_t n, float step, float b1, float b2, float eps, flo
     .sum_sq_diff = sum_sq_diff, .dot = dot, .sum = sum, .add_columns = add_columns,     \
     .sub_scale = sub_scale, .axpy = axpy, .momentum_update = momentum_update,           \
     .adam_update = adam_update
+
+/* The SIMD ISAs' probe: VF_WIDTH lanes of fused multiply-add. */
+#define NN_VECTOR_PROBE .lanes = VF_WIDTH, .fma_probe = fma_probe
 
 #endif /* NN_VECTOR_IMPL_H */

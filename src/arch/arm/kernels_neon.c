@@ -49,4 +49,4 @@ static inline vf vf_pow2i(vf n)
 
 const nn_kernels nn_kernels_neon = {
     .isa = NN_ISA_NEON, .mr = 16, .nr = 4, .kc = 256, .gemm_ukernel = nn_gemm_16x4_neon,
-    NN_VECTOR_KERNELS};
+    NN_VECTOR_KERNELS, NN_VECTOR_PROBE};

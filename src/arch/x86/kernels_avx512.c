@@ -42,4 +42,4 @@ static inline vf vf_pow2i(vf n)
 
 const nn_kernels nn_kernels_avx512 = {
     .isa = NN_ISA_AVX512, .mr = 32, .nr = 12, .kc = 256, .gemm_ukernel = nn_gemm_32x12_avx512,
-    NN_VECTOR_KERNELS};
+    NN_VECTOR_KERNELS, NN_VECTOR_PROBE};

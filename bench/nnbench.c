@@ -1,0 +1,501 @@
+/*
+ * nnbench: how fast is nn on this machine, in ratios measured in one run.
+ *
+ * Rows (Google Benchmark names, filter with --benchmark_filter):
+ *   peak/<isa>/t<T>                    FMA peak probe, GFLOP/s
+ *   gemm/naive/<form>/<MxNxK>          the naive reference (nn_sgemm_naive)
+ *   gemm/openblas/t<T>/<form>/<MxNxK>  cblas_sgemm, when OpenBLAS was found at build
+ *   gemm/<isa>/t<T>/<form>/<MxNxK>     nn_sgemm: x_naive, pct_peak, x_openblas
+ *   act/<isa>/<op>/<n>, reduce/<isa>/<op>/<n>   elements/s, x_scalar
+ *   train/naive/<net>/b<B>             the naive reference training step
+ *   train/<isa>/t<T>/<net>/b<B>        nn_gradient + nn_step, samples/s, x_naive
+ * Reference rows are registered (and so run) before the rows that divide by
+ * them. nnbench --nn_full adds large squares and every thread count.
+ * A summary per ISA closes the run.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef NN_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include "build_info.h"
+#include "cbench.h"
+#include "naive_mlp.h"
+#include "nn.h"
+
+typedef enum {
+    B_PEAK, B_GEMM, B_GEMM_NAIVE, B_GEMM_BLAS, B_ACT, B_REDUCE, B_TRAIN, B_TRAIN_NAIVE
+} bkind;
+
+typedef struct netdef {
+    const char *name;
+    size_t layers;
+    size_t sizes[5];
+    nn_activation acts[4];
+    nn_loss loss;
+} netdef;
+
+static const netdef nets[] = {
+    {"1-20-1", 2, {1, 20, 1}, {NN_SIGMOID, NN_IDENTITY}, NN_MSE},
+    {"784-256-256-10", 3, {784, 256, 256, 10}, {NN_RELU, NN_RELU, NN_SOFTMAX}, NN_CROSS_ENTROPY},
+};
+
+typedef struct bcase {
+    bkind kind;
+    nn_isa isa;
+    int threads;
+    nn_transpose ta, tb;
+    size_t m, n, k;
+    int op;
+    size_t len;
+    const netdef *net;
+    size_t batch;
+    char name[128];
+    char key[64]; /* what the naive / OpenBLAS / scalar row of the same work shares */
+    double rate;  /* measured: GFLOP/s, elements/s or samples/s; 0 = not run */
+} bcase;
+
+#define MAX_CASES 2048
+static bcase cases[MAX_CASES];
+static size_t n_cases;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static const bcase *find(bkind kind, nn_isa isa, int threads, const char *key)
+{
+    for (size_t i = 0; i < n_cases; i++) {
+        const bcase *c = &cases[i];
+        const int any_isa = kind == B_GEMM_NAIVE || kind == B_TRAIN_NAIVE || kind == B_GEMM_BLAS;
+        if (c->kind == kind && c->rate > 0 && (any_isa || c->isa == isa) &&
+            (threads == 0 || c->threads == threads) && (!key || strcmp(c->key, key) == 0))
+            return c;
+    }
+    return NULL;
+}
+
+static float *random_floats(size_t n, uint64_t seed)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; p && i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (float)(seed >> 40) / 16777216.0f - 0.5f;
+    }
+    return p;
+}
+
+static int use_isa(cb_state *st, nn_isa isa)
+{
+    if (nn_set_isa(isa) != NN_OK) {
+        cb_skip_with_error(st, "ISA not available");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- benchmark bodies ---- */
+
+static void run_peak(cb_state *st, void *user)
+{
+    bcase *c = user;
+    if (!use_isa(st, c->isa)) return;
+    const size_t iters = 1 << 18;
+    double flops = 0, t0 = now();
+    while (cb_keep_running(st)) {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(c->threads) reduction(+ : flops)
+#endif
+        flops += nn_fma_probe(iters);
+    }
+    c->rate = flops / (now() - t0) / 1e9;
+    cb_counter(st, "GFLOP/s", flops / 1e9, 1);
+}
+
+static void gemm_counters(cb_state *st, bcase *c)
+{
+    const bcase *naive = find(B_GEMM_NAIVE, c->isa, 0, c->key);
+    const bcase *peak = find(B_PEAK, c->isa, c->threads, NULL);
+    const bcase *blas = find(B_GEMM_BLAS, c->isa, c->threads, c->key);
+    if (naive) cb_counter(st, "x_naive", c->rate / naive->rate, 0);
+    if (peak) cb_counter(st, "pct_peak", 100.0 * c->rate / peak->rate, 0);
+    if (blas) cb_counter(st, "x_openblas", c->rate / blas->rate, 0);
+}
+
+static void run_gemm(cb_state *st, void *user)
+{
+    bcase *c = user;
+    if (c->kind == B_GEMM && !use_isa(st, c->isa)) return;
+    const size_t lda = c->ta ? c->k : c->m, ldb = c->tb ? c->n : c->k;
+    float *a = random_floats(c->m * c->k, 1), *b = random_floats(c->k * c->n, 2);
+    float *cm = random_floats(c->m * c->n, 3);
+    size_t ws = c->kind == B_GEMM ? nn_sgemm_workspace_size(c->ta, c->tb, c->m, c->n, c->k, c->threads) : 0;
+    void *w = malloc(ws ? ws : 1);
+    if (!a || !b || !cm || !w) {
+        cb_skip_with_error(st, "out of memory");
+        free(a), free(b), free(cm), free(w);
+        return;
+    }
+#ifdef NN_HAVE_OPENBLAS
+    if (c->kind == B_GEMM_BLAS) openblas_set_num_threads(c->threads);
+#endif
+    int64_t iters = 0;
+    const double t0 = now();
+    while (cb_keep_running(st)) {
+        switch (c->kind) {
+        case B_GEMM:
+            nn_sgemm_ws(c->threads, w, ws, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb, 0.0f, cm, c->m);
+            break;
+        case B_GEMM_NAIVE:
+            nn_sgemm_naive(c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb, 0.0f, cm, c->m);
+            break;
+#ifdef NN_HAVE_OPENBLAS
+        case B_GEMM_BLAS:
+            cblas_sgemm(CblasColMajor, c->ta ? CblasTrans : CblasNoTrans, c->tb ? CblasTrans : CblasNoTrans,
+                        (int)c->m, (int)c->n, (int)c->k, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, cm, (int)c->m);
+            break;
+#endif
+        default: break;
+        }
+        iters++;
+    }
+    const double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k * (double)iters;
+    c->rate = flops / (now() - t0) / 1e9;
+    cb_counter(st, "GFLOP/s", flops / 1e9, 1);
+    if (c->kind == B_GEMM) gemm_counters(st, c);
+    free(a), free(b), free(cm), free(w);
+}
+
+static void run_elementwise(cb_state *st, void *user)
+{
+    bcase *c = user;
+    if (!use_isa(st, c->isa)) return;
+    const size_t rows = 256, cols = c->len / rows;
+    float *x = random_floats(c->len, 4), *y = random_floats(c->len, 5), out[256];
+    for (size_t i = 0; x && i < c->len; i++) x[i] *= 16.0f; /* exercise exp's range */
+    if (!x || !y) {
+        cb_skip_with_error(st, "out of memory");
+        free(x), free(y);
+        return;
+    }
+    int64_t iters = 0;
+    float sink = 0;
+    const double t0 = now();
+    while (cb_keep_running(st)) {
+        if (c->kind == B_ACT) nn_activate((nn_activation)c->op, c->op == NN_SOFTMAX ? 16 : c->len,
+                                          c->op == NN_SOFTMAX ? c->len / 16 : 1, x, c->op == NN_SOFTMAX ? 16 : c->len, y,
+                                          c->op == NN_SOFTMAX ? 16 : c->len);
+        else if (c->op == 0) nn_sum_squared_difference(c->len, x, y, &sink);
+        else nn_row_sums(rows, cols, x, rows, out);
+        iters++;
+    }
+    c->rate = (double)c->len * (double)iters / (now() - t0);
+    cb_set_items_processed(st, (int64_t)c->len * iters);
+    const bcase *scalar = find(c->kind, NN_ISA_SCALAR, 0, c->key);
+    if (scalar && c->isa != NN_ISA_SCALAR) cb_counter(st, "x_scalar", c->rate / scalar->rate, 0);
+    free(x), free(y);
+}
+
+static float *one_hot_targets(const netdef *d, size_t batch)
+{
+    const size_t out = d->sizes[d->layers];
+    float *y = calloc(out * batch, sizeof *y);
+    for (size_t j = 0; y && j < batch; j++) {
+        if (d->loss == NN_CROSS_ENTROPY) y[j * out + (j * 7) % out] = 1.0f;
+        else
+            for (size_t i = 0; i < out; i++) y[j * out + i] = sinf((float)(j + i));
+    }
+    return y;
+}
+
+static void run_train(cb_state *st, void *user)
+{
+    bcase *c = user;
+    const netdef *d = c->net;
+    if (c->kind == B_TRAIN && !use_isa(st, c->isa)) return;
+    float *x = random_floats(d->sizes[0] * c->batch, 6), *y = one_hot_targets(d, c->batch);
+    nn_network *net = NULL;
+    naive_mlp naive;
+    int ok = x && y;
+    if (ok && c->kind == B_TRAIN) {
+        ok = nn_network_create(&net, d->layers, d->sizes, d->acts, d->loss, 1) == NN_OK &&
+             nn_set_threads(net, c->threads) == NN_OK && nn_reserve(net, c->batch) == NN_OK;
+    } else if (ok) {
+        ok = naive_mlp_init(&naive, d->layers, d->sizes, d->acts, c->batch, 1) == 0;
+    }
+    if (!ok) {
+        cb_skip_with_error(st, "setup failed");
+        nn_network_destroy(net);
+        free(x), free(y);
+        return;
+    }
+    int64_t iters = 0;
+    const double t0 = now();
+    while (cb_keep_running(st)) {
+        if (c->kind == B_TRAIN) {
+            nn_gradient(net, x, d->sizes[0], y, d->sizes[d->layers], c->batch, NULL);
+            nn_step(net, 1e-3f);
+        } else {
+            naive_mlp_step(&naive, x, y, 1e-3f);
+        }
+        iters++;
+    }
+    c->rate = (double)c->batch * (double)iters / (now() - t0);
+    cb_counter(st, "samples/s", (double)c->batch * (double)iters, 1);
+    if (c->kind == B_TRAIN) {
+        const bcase *ref = find(B_TRAIN_NAIVE, c->isa, 0, c->key);
+        if (ref) cb_counter(st, "x_naive", c->rate / ref->rate, 0);
+        nn_network_destroy(net);
+    } else {
+        naive_mlp_free(&naive);
+    }
+    free(x), free(y);
+}
+
+/* ---- registration ---- */
+
+static bcase *add(bkind kind, const char *name, const char *key)
+{
+    if (n_cases == MAX_CASES) return NULL;
+    bcase *c = &cases[n_cases++];
+    memset(c, 0, sizeof *c);
+    c->kind = kind;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->key, sizeof c->key, "%s", key);
+    return c;
+}
+
+typedef struct shape { nn_transpose ta, tb; size_t m, n, k; int naive; } shape;
+#define FORM(s) ((s).ta ? ((s).tb ? "TT" : "TN") : ((s).tb ? "NT" : "NN"))
+
+static void register_all(int full)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    int n_isa = 0;
+    for (int i = 0; i < NN_ISA_COUNT; i++)
+        if (nn_isa_available((nn_isa)i)) isas[n_isa++] = (nn_isa)i;
+    nn_topology topo;
+    nn_get_topology(&topo);
+    int threads[64], n_threads = 0;
+    for (int t = 1; t <= topo.cores && n_threads < 64; t++)
+        if (full || t == 1 || t == topo.cores) threads[n_threads++] = t;
+
+    /* GEMM shapes: the MLP's (784-256-256-10 at batch 256: forward NN,
+     * weight gradient NT, input gradient TN), skinny ones, squares */
+    shape shapes[64];
+    int ns = 0;
+    const size_t mlp[][3] = {{256, 256, 784}, {256, 256, 256}, {10, 256, 256}};
+    for (int i = 0; i < 3; i++) {
+        shapes[ns++] = (shape){NN_NO_TRANS, NN_NO_TRANS, mlp[i][0], mlp[i][1], mlp[i][2], 1};
+        shapes[ns++] = (shape){NN_NO_TRANS, NN_TRANS, mlp[i][0], mlp[i][2], mlp[i][1], 1};
+        if (i) shapes[ns++] = (shape){NN_TRANS, NN_NO_TRANS, mlp[i][2], mlp[i][1], mlp[i][0], 1};
+    }
+    /* the sine net at batch 100 and 1000: forward layer 1, output layer */
+    shapes[ns++] = (shape){NN_NO_TRANS, NN_NO_TRANS, 20, 100, 1, 1};
+    shapes[ns++] = (shape){NN_NO_TRANS, NN_NO_TRANS, 1, 1000, 20, 1};
+    shapes[ns++] = (shape){NN_NO_TRANS, NN_NO_TRANS, 20, 1000, 1, 1};
+    const size_t squares[] = {64, 128, 256, 512, 1024, 2048};
+    for (int i = 0; i < 6; i++) {
+        const size_t s = squares[i];
+        if (!full && (s == 128 || s == 512 || s == 2048)) continue;
+        for (int f = 0; f < 3; f++)
+            shapes[ns++] = (shape){(nn_transpose)(f == 2), (nn_transpose)(f == 1), s, s, s, s <= 512};
+    }
+
+    char name[128], key[64];
+    for (int i = 0; i < n_isa; i++)
+        for (int t = 0; t < n_threads; t++) {
+            snprintf(name, sizeof name, "peak/%s/t%d", nn_isa_name(isas[i]), threads[t]);
+            bcase *c = add(B_PEAK, name, "peak");
+            c->isa = isas[i], c->threads = threads[t];
+        }
+    for (int s = 0; s < ns; s++) {
+        snprintf(key, sizeof key, "%s/%zux%zux%zu", FORM(shapes[s]), shapes[s].m, shapes[s].n, shapes[s].k);
+        int seen = 0; /* 256³ is both an MLP layer and a square */
+        for (size_t i = 0; i < n_cases; i++) seen |= cases[i].kind == B_GEMM && strcmp(cases[i].key, key) == 0;
+        if (seen) continue;
+        if (shapes[s].naive) {
+            snprintf(name, sizeof name, "gemm/naive/%s", key);
+            bcase *c = add(B_GEMM_NAIVE, name, key);
+            c->ta = shapes[s].ta, c->tb = shapes[s].tb, c->m = shapes[s].m, c->n = shapes[s].n, c->k = shapes[s].k;
+        }
+#ifdef NN_HAVE_OPENBLAS
+        for (int t = 0; t < n_threads; t++) {
+            snprintf(name, sizeof name, "gemm/openblas/t%d/%s", threads[t], key);
+            bcase *c = add(B_GEMM_BLAS, name, key);
+            c->threads = threads[t];
+            c->ta = shapes[s].ta, c->tb = shapes[s].tb, c->m = shapes[s].m, c->n = shapes[s].n, c->k = shapes[s].k;
+        }
+#endif
+        for (int i = 0; i < n_isa; i++)
+            for (int t = 0; t < n_threads; t++) {
+                snprintf(name, sizeof name, "gemm/%s/t%d/%s", nn_isa_name(isas[i]), threads[t], key);
+                bcase *c = add(B_GEMM, name, key);
+                c->isa = isas[i], c->threads = threads[t];
+                c->ta = shapes[s].ta, c->tb = shapes[s].tb, c->m = shapes[s].m, c->n = shapes[s].n, c->k = shapes[s].k;
+            }
+    }
+    const int acts[] = {NN_SIGMOID, NN_TANH, NN_RELU, NN_SOFTMAX};
+    for (int a = 0; a < 4; a++)
+        for (int i = 0; i < n_isa; i++) {
+            snprintf(key, sizeof key, "%s/16384", nn_activation_name((nn_activation)acts[a]));
+            snprintf(name, sizeof name, "act/%s/%s", nn_isa_name(isas[i]), key);
+            bcase *c = add(B_ACT, name, key);
+            c->isa = isas[i], c->op = acts[a], c->len = 16384;
+        }
+    const char *reductions[] = {"sum_sq_diff", "row_sums"};
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < n_isa; i++) {
+            snprintf(key, sizeof key, "%s/65536", reductions[r]);
+            snprintf(name, sizeof name, "reduce/%s/%s", nn_isa_name(isas[i]), key);
+            bcase *c = add(B_REDUCE, name, key);
+            c->isa = isas[i], c->op = r, c->len = 65536;
+        }
+    const struct { const netdef *net; size_t batch; int naive; } trains[] = {
+        {&nets[0], 100, 1}, {&nets[0], 1000, 1}, {&nets[1], 32, 1}, {&nets[1], 256, 1}, {&nets[1], 1024, 0}};
+    for (size_t r = 0; r < sizeof trains / sizeof *trains; r++) {
+        snprintf(key, sizeof key, "%s/b%zu", trains[r].net->name, trains[r].batch);
+        if (trains[r].naive) {
+            snprintf(name, sizeof name, "train/naive/%s", key);
+            bcase *c = add(B_TRAIN_NAIVE, name, key);
+            c->net = trains[r].net, c->batch = trains[r].batch;
+        }
+        for (int i = 0; i < n_isa; i++)
+            for (int t = 0; t < n_threads; t++) {
+                snprintf(name, sizeof name, "train/%s/t%d/%s", nn_isa_name(isas[i]), threads[t], key);
+                bcase *c = add(B_TRAIN, name, key);
+                c->isa = isas[i], c->threads = threads[t], c->net = trains[r].net, c->batch = trains[r].batch;
+            }
+    }
+    for (size_t i = 0; i < n_cases; i++) {
+        bcase *c = &cases[i];
+        cb_fn fn = c->kind == B_PEAK ? run_peak
+                   : (c->kind == B_ACT || c->kind == B_REDUCE) ? run_elementwise
+                   : (c->kind == B_TRAIN || c->kind == B_TRAIN_NAIVE) ? run_train
+                                                                      : run_gemm;
+        cb_use_real_time(cb_register(c->name, fn, c));
+    }
+}
+
+/* ---- machine header and summary ---- */
+
+static void machine_header(nn_isa chosen)
+{
+    nn_topology t;
+    nn_get_topology(&t);
+    char isas[64] = "", buf[256];
+    for (int i = 0; i < NN_ISA_COUNT; i++)
+        if (nn_isa_available((nn_isa)i)) {
+            strncat(isas, nn_isa_name((nn_isa)i), sizeof isas - strlen(isas) - 2);
+            strncat(isas, " ", sizeof isas - strlen(isas) - 1);
+        }
+    printf("nnbench — nn %s\n", nn_version());
+    printf("  cpu        %s\n", t.cpu_model);
+    printf("  isa        available: %s| chosen: %s\n", isas, nn_isa_name(chosen));
+    printf("  topology   %d cores, %d PUs (%s), default threads %d, pinning %s\n", t.cores, t.pus,
+           t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off");
+    printf("  caches     L1d %zu KiB, L2 %zu KiB, L3 %zu KiB\n", t.l1d_bytes / 1024, t.l2_bytes / 1024,
+           t.l3_bytes / 1024);
+    printf("  compiler   %s, flags: %s\n", NN_COMPILER, NN_BUILD_FLAGS);
+#ifdef NN_HAVE_OPENBLAS
+    printf("  openblas   %s\n", openblas_get_config());
+    cb_add_context("nn_openblas", openblas_get_config());
+#else
+    printf("  openblas   not found at build time: no OpenBLAS rows\n");
+#endif
+    printf("\n");
+    fflush(stdout);
+    cb_add_context("nn_version", nn_version());
+    cb_add_context("nn_cpu", t.cpu_model);
+    cb_add_context("nn_isa_available", isas);
+    cb_add_context("nn_isa_chosen", nn_isa_name(chosen));
+    snprintf(buf, sizeof buf, "%d cores, %d PUs, %s, default threads %d, pinning %s", t.cores, t.pus,
+             t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off");
+    cb_add_context("nn_topology", buf);
+    snprintf(buf, sizeof buf, "L1d %zu, L2 %zu, L3 %zu bytes", t.l1d_bytes, t.l2_bytes, t.l3_bytes);
+    cb_add_context("nn_caches", buf);
+    cb_add_context("nn_compiler", NN_COMPILER);
+    cb_add_context("nn_build_flags", NN_BUILD_FLAGS);
+}
+
+/* geometric means over the MLP GEMM rows of one ISA and thread count */
+static void summary(void)
+{
+    nn_topology topo;
+    nn_get_topology(&topo);
+    printf("\nSummary (ratios measured in this run; MLP = 784-256-256-10 at batch 256)\n");
+    printf("%-8s %3s  %12s %10s %12s   %16s %10s\n", "isa", "thr", "GEMM x naive", "% of peak", "x openblas",
+           "train samples/s", "x naive");
+    for (int i = 0; i < NN_ISA_COUNT; i++) {
+        for (int t = 1; t <= topo.cores; t++) {
+            double lnx = 0, lnp = 0, lnb = 0;
+            int nx = 0, np = 0, nb = 0;
+            for (size_t c = 0; c < n_cases; c++) {
+                const bcase *r = &cases[c];
+                if (r->kind != B_GEMM || r->isa != (nn_isa)i || r->threads != t || r->rate <= 0) continue;
+                if (r->m < 10 || r->n < 10 || r->k < 10 || (r->m == r->n && r->n == r->k)) continue;
+                const bcase *nv = find(B_GEMM_NAIVE, r->isa, 0, r->key), *pk = find(B_PEAK, r->isa, t, NULL),
+                            *bl = find(B_GEMM_BLAS, r->isa, t, r->key);
+                if (nv) lnx += log(r->rate / nv->rate), nx++;
+                if (pk) lnp += log(100.0 * r->rate / pk->rate), np++;
+                if (bl) lnb += log(r->rate / bl->rate), nb++;
+            }
+            const bcase *tr = find(B_TRAIN, (nn_isa)i, t, "784-256-256-10/b256");
+            const bcase *tn = find(B_TRAIN_NAIVE, (nn_isa)i, 0, "784-256-256-10/b256");
+            if (!nx && !np && !tr) continue;
+            char sx[16] = "-", sp[16] = "-", sb[16] = "-", st[24] = "-", stn[16] = "-";
+            if (nx) snprintf(sx, sizeof sx, "%.1f", exp(lnx / nx));
+            if (np) snprintf(sp, sizeof sp, "%.0f %%", exp(lnp / np));
+            if (nb) snprintf(sb, sizeof sb, "%.2f", exp(lnb / nb));
+            if (tr) snprintf(st, sizeof st, "%.0f", tr->rate);
+            if (tr && tn) snprintf(stn, sizeof stn, "%.1f", tr->rate / tn->rate);
+            printf("%-8s %3d  %12s %10s %12s   %16s %10s\n", nn_isa_name((nn_isa)i), t, sx, sp, sb, st, stn);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    /* our flag, then defaults that keep a plain run under two minutes */
+    int full = 0, has_min_time = 0, j = 1;
+    char *args[256];
+    args[0] = argv[0];
+    for (int i = 1; i < argc && j < 250; i++) {
+        if (strcmp(argv[i], "--nn_full") == 0) {
+            full = 1;
+            continue;
+        }
+        if (strncmp(argv[i], "--benchmark_min_time", 20) == 0) has_min_time = 1;
+        if (strcmp(argv[i], "--help") == 0) {
+            printf("usage: nnbench [--nn_full] [Google Benchmark flags, e.g. --benchmark_filter=REGEX\n"
+                   "               --benchmark_format=json --benchmark_out=FILE --benchmark_repetitions=N]\n"
+                   "  --nn_full    also squares 128, 512, 2048 and every thread count 1..cores\n"
+                   "Rows: peak/, gemm/, act/, reduce/, train/ (see the README).\n");
+        }
+        args[j++] = argv[i];
+    }
+    static char min_time[] = "--benchmark_min_time=0.1";
+    if (!has_min_time) args[j++] = min_time;
+    args[j] = NULL;
+    int n_args = j;
+    if (!cb_initialize(&n_args, args)) return 1;
+    const nn_isa chosen = nn_get_isa();
+    machine_header(chosen);
+    register_all(full);
+    cb_run();
+    nn_set_isa(chosen);
+    summary();
+    cb_shutdown();
+    return 0;
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what nn needs from Debian 12's packages (as root, or through sudo).
+#   deps.sh            build + nnbench: compiler, CMake, hwloc, Check, Google Benchmark, OpenBLAS
+#   deps.sh --test     also the AArch64 cross compiler, qemu-user and Check for arm64
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(build-essential cmake pkg-config libhwloc-dev check libbenchmark-dev libbenchmark-tools
+      zlib1g-dev libopenblas-dev gnuplot-nox dataset-fashion-mnist python3)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user clang-14 libclang-rt-14-dev)
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+  fi
+  pkgs+=(check:arm64 libsubunit-dev:arm64)
+fi
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+echo "deps: ${#pkgs[@]} packages present"
