@@ -151,6 +151,12 @@ static void run_gemm(cb_state *st, void *user)
     if (c->kind == B_GEMM_BLAS) openblas_set_num_threads(c->threads);
 #endif
     int64_t iters = 0;
+    if (c->kind == B_GEMM &&
+        nn_sgemm_ws(c->threads, w, ws, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb, 0.0f, cm, c->m)) {
+        cb_skip_with_error(st, "nn_sgemm_ws failed");
+        free(a), free(b), free(cm), free(w);
+        return;
+    }
     const double t0 = now();
     while (cb_keep_running(st)) {
         switch (c->kind) {

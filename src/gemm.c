@@ -96,14 +96,43 @@ typedef struct plan {
     size_t ldc;
     int swapped; /* computing Cᵀ: element (i, j) goes to c[j + i·ldc] */
     int threads;
-    float *apack;      /* round_up(m, MR) · k floats */
-    float *bpack;      /* threads · bpack_stride floats */
+    int pack_a;  /* all of op(A) packed; otherwise A is read in place and
+                    only its last, partial MR panel is packed */
+    int pack_b;  /* B packed per (jc, pc) block; otherwise read in place and
+                    only partial NR panels are packed */
+    float *apack;
+    float *bpack; /* per thread: kc x nc (pack_b) or the partial panel */
     size_t bpack_stride;
 } plan;
 
 static double tile_fill(size_t m, size_t n, size_t mr, size_t nr)
 {
     return ((double)m / (double)round_up(m, mr)) * ((double)n / (double)round_up(n, nr));
+}
+
+/* Elements of packed A: every panel for pack_a, else the partial one. */
+static size_t apack_floats(const plan *p)
+{
+    const size_t mr = p->kr->mr;
+    if (p->pack_a) return round_up(p->m, mr) * p->k;
+    return p->m % mr ? mr * p->k : 0;
+}
+
+/* A K block of B read in place by columns must stay in L1 while the MR
+ * panels of A stream past it. With a leading dimension near a multiple of
+ * 4 KiB, the NR columns fall on the same L1 sets and evict each other (seen
+ * at ldb = 1024: half speed); then B is packed instead. Model: 64 sets of
+ * 64-byte lines, 8 ways, 2 of them left for A and C. */
+static int b_columns_collide(const nn_kernels *kr, size_t ldb)
+{
+    unsigned load[64] = {0};
+    const size_t lines = kr->kc * sizeof(float) / 64;
+    for (size_t j = 0; j < kr->nr; j++) {
+        const size_t first = (j * ldb * sizeof(float) / 64) % 64;
+        for (size_t l = 0; l < lines && l < 64; l++)
+            if (++load[(first + l) % 64] > 6) return 1;
+    }
+    return 0;
 }
 
 static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, plan *p)
@@ -126,11 +155,16 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
         p->a = g->b, p->lda = g->ldb, p->ta = g->tb == NN_NO_TRANS ? NN_TRANS : NN_NO_TRANS;
         p->b = g->a, p->ldb = g->lda, p->tb = g->ta == NN_NO_TRANS ? NN_TRANS : NN_NO_TRANS;
     }
+    /* A is read in place when its columns hold the MR rows a step needs and
+     * are close enough that a K block's columns stay within the TLB (≤ 2 KiB
+     * apart); otherwise it is packed. B is always read in place (by rows or
+     * by columns); only partial panels are copied. */
+    p->pack_a = p->ta == NN_TRANS || p->lda > 512;
+    p->pack_b = p->tb == NN_NO_TRANS && b_columns_collide(kr, p->ldb);
     p->threads = threads;
     p->mc = round_up(mach->mc, kr->mr);
-    /* each thread's share of columns, in whole NR panels, capped by NC */
     const size_t share = round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
-    p->nc = min_size(round_up(mach->nc, kr->nr), share);
+    p->nc = min_size(round_up(min_size(mach->nc, 2048), kr->nr), share);
     p->bpack_stride = round_up(min_size(kr->kc, p->k) * p->nc, ALIGN / sizeof(float));
 }
 
@@ -138,10 +172,12 @@ size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int thread
 {
     plan p;
     make_plan(kr, g, threads, &p);
+    /* sized for packing all of A whatever the leading dimensions, so callers
+     * may ask for a size before they know them */
     size_t a_floats, b_floats, total;
     if (!nn_mul_size(round_up(p.m, kr->mr), p.k, &a_floats)) return SIZE_MAX;
-    if (!nn_mul_size((size_t)threads, p.bpack_stride, &b_floats)) return SIZE_MAX;
     a_floats = round_up(a_floats, ALIGN / sizeof(float));
+    if (!nn_mul_size((size_t)threads, p.bpack_stride, &b_floats)) return SIZE_MAX;
     if (!nn_add_size(a_floats, b_floats, &total) || !nn_mul_size(total, sizeof(float), &total) ||
         !nn_add_size(total, ALIGN, &total))
         return SIZE_MAX;
@@ -173,21 +209,26 @@ static void store_transposed(const plan *p, const float *tile, size_t mr, size_t
     }
 }
 
+static const float *a_at(const plan *p, size_t i, size_t pc)
+{
+    return p->ta == NN_NO_TRANS ? p->a + i + pc * p->lda : p->a + pc + i * p->lda;
+}
+
+/* Pack A's panels, MR rows each, panel index idx ≡ t (mod nt). Layout: for
+ * pack_a, K block pc holds round_up(m, MR)·kc floats, panel i at i·kc; else
+ * the single partial panel, K block pc at MR·pc. */
 static void pack_a_part(const plan *p, int t, int nt)
 {
     const size_t mr = p->kr->mr, kc_max = p->kr->kc;
-    const size_t m_panels = (p->m + mr - 1) / mr;
-    const size_t mpad = m_panels * mr;
+    const size_t m_panels = (p->m + mr - 1) / mr, mpad = m_panels * mr;
+    const size_t first = p->pack_a ? 0 : p->m / mr * mr;
     size_t idx = 0;
     for (size_t pc = 0; pc < p->k; pc += kc_max) {
         const size_t kc = min_size(kc_max, p->k - pc);
-        for (size_t ip = 0; ip < m_panels; ip++, idx++) {
+        for (size_t i = first; i < p->m; i += mr, idx++) {
             if ((int)(idx % (size_t)nt) != t) continue;
-            const size_t i = ip * mr;
-            const float *src = p->ta == NN_NO_TRANS ? p->a + i + pc * p->lda
-                                                    : p->a + pc + i * p->lda;
-            pack_a_panel(mr, min_size(mr, p->m - i), kc, src, p->lda, p->ta,
-                         p->apack + mpad * pc + i * kc);
+            float *dst = p->pack_a ? p->apack + mpad * pc + i * kc : p->apack + mr * pc;
+            pack_a_panel(mr, min_size(mr, p->m - i), kc, a_at(p, i, pc), p->lda, p->ta, dst);
         }
     }
 }
@@ -196,36 +237,56 @@ static void compute_columns(const plan *p, int t, size_t j_begin, size_t j_end)
 {
     const nn_kernels *kr = p->kr;
     const size_t mr = kr->mr, nr = kr->nr, kc_max = kr->kc;
-    const size_t mpad = round_up(p->m, mr);
+    const size_t mpad = round_up(p->m, mr), m_full = p->m / mr * mr;
     float *bpack = p->bpack + (size_t)t * p->bpack_stride;
-    float tile[32 * 32]; /* >= MR·NR of every ISA (checked in dispatch tests) */
+    float tile[32 * 32]; /* >= MR·NR of every ISA (checked in test_gemm) */
 
     for (size_t jc = j_begin; jc < j_end; jc += p->nc) {
         const size_t nc = min_size(p->nc, j_end - jc);
         for (size_t pc = 0; pc < p->k; pc += kc_max) {
             const size_t kc = min_size(kc_max, p->k - pc);
             const float beta = pc == 0 ? p->beta : 1.0f;
-            for (size_t jr = 0; jr < nc; jr += nr) {
-                const size_t j = jc + jr;
-                const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
-                                                        : p->b + j + pc * p->ldb;
-                pack_b_panel(nr, min_size(nr, j_end - j), kc, src, p->ldb, p->tb,
-                             bpack + jr * kc);
-            }
             for (size_t ic = 0; ic < p->m; ic += p->mc) {
                 const size_t mc = min_size(p->mc, p->m - ic);
+                if (p->pack_b && ic == 0) {
+                    for (size_t jr = 0; jr < nc; jr += nr) {
+                        const size_t j = jc + jr;
+                        pack_b_panel(nr, min_size(nr, nc - jr), kc, p->b + pc + j * p->ldb, p->ldb,
+                                     p->tb, bpack + jr * kc);
+                    }
+                }
                 for (size_t jr = 0; jr < nc; jr += nr) {
-                    const size_t nn = min_size(nr, nc - jr);
-                    const float *bp = bpack + jr * kc;
+                    const size_t j = jc + jr, nn = min_size(nr, nc - jr);
+                    const float *bp;
+                    size_t b_ks, b_js;
+                    if (p->pack_b) {
+                        bp = bpack + jr * kc, b_ks = nr, b_js = 1;
+                    } else if (nn == nr) { /* in place */
+                        bp = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb : p->b + j + pc * p->ldb;
+                        b_ks = p->tb == NN_NO_TRANS ? 1 : p->ldb;
+                        b_js = p->tb == NN_NO_TRANS ? p->ldb : 1;
+                    } else { /* the partial panel: once per K block */
+                        if (ic == 0) {
+                            const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
+                                                                    : p->b + j + pc * p->ldb;
+                            pack_b_panel(nr, nn, kc, src, p->ldb, p->tb, bpack);
+                        }
+                        bp = bpack, b_ks = nr, b_js = 1;
+                    }
                     for (size_t ir = 0; ir < mc; ir += mr) {
                         const size_t i = ic + ir, mm = min_size(mr, mc - ir);
-                        const float *ap = p->apack + mpad * pc + i * kc;
+                        const float *ap;
+                        size_t a_ks = mr;
+                        if (p->pack_a) ap = p->apack + mpad * pc + i * kc;
+                        else if (i < m_full) ap = a_at(p, i, pc), a_ks = p->lda;
+                        else ap = p->apack + mr * pc;
                         if (!p->swapped) {
-                            kr->gemm_ukernel(mm, nn, kc, ap, bp, p->c + i + (jc + jr) * p->ldc,
-                                             p->ldc, p->alpha, beta);
+                            kr->gemm_ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js,
+                                             p->c + i + j * p->ldc, p->ldc, p->alpha, beta);
                         } else {
-                            kr->gemm_ukernel(mm, nn, kc, ap, bp, tile, mr, p->alpha, 0.0f);
-                            store_transposed(p, tile, mr, mm, nn, i, jc + jr, beta);
+                            kr->gemm_ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, tile, mr,
+                                             p->alpha, 0.0f);
+                            store_transposed(p, tile, mr, mm, nn, i, j, beta);
                         }
                     }
                 }
@@ -236,12 +297,14 @@ static void compute_columns(const plan *p, int t, size_t j_begin, size_t j_end)
 
 static void run_thread(const plan *p, int t, int nt)
 {
-    pack_a_part(p, t, nt);
+    if (p->apack) {
+        pack_a_part(p, t, nt);
 #ifdef _OPENMP
-    if (nt > 1) {
+        if (nt > 1) {
 #pragma omp barrier
-    }
+        }
 #endif
+    }
     /* columns split on NR boundaries so the tile grid is the same for any nt */
     const size_t panels = (p->n + p->kr->nr - 1) / p->kr->nr;
     const size_t lo = panels * (size_t)t / (size_t)nt, hi = panels * (size_t)(t + 1) / (size_t)nt;
@@ -267,8 +330,9 @@ void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void 
     plan p;
     make_plan(kr, g, threads, &p);
     uintptr_t base = ((uintptr_t)work + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
-    p.apack = (float *)base;
-    p.bpack = p.apack + round_up(round_up(p.m, kr->mr) * p.k, ALIGN / sizeof(float));
+    const size_t a_floats = round_up(apack_floats(&p), ALIGN / sizeof(float));
+    p.apack = a_floats ? (float *)base : NULL;
+    p.bpack = (float *)base + a_floats;
 #ifdef _OPENMP
     if (threads > 1) {
 #pragma omp parallel num_threads(threads)

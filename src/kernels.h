@@ -13,13 +13,17 @@
 
 #include "nn.h"
 
-/* C[0:m, 0:n] = alpha·(Ap·Bp) + beta·C, where Ap is a packed MR x k panel
- * (for each p < k, MR consecutive rows) and Bp a packed k x NR panel (for each
- * p, NR consecutive columns); m <= MR and n <= NR say how much of the tile is
+/* C[0:m, 0:n] = alpha·(A·B) + beta·C for one MR x NR tile, over k steps:
+ * step p reads MR consecutive floats of A at a + p·a_ks, and B(p, j) at
+ * b + p·b_ks + j·b_js for j < NR. A packed panel has a_ks = MR; a column-major
+ * A is read in place with a_ks = lda. B is packed (b_ks = NR, b_js = 1), or
+ * read in place by rows (b_ks = ldb, b_js = 1) or columns (b_ks = 1,
+ * b_js = ldb). All MR x NR values are always read: the driver packs partial
+ * panels with zero padding; m <= MR and n <= NR say how much of the tile is
  * stored. beta == 0 means C is not read. */
-typedef void (*nn_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const float *a,
-                                   const float *b, float *c, size_t ldc, float alpha,
-                                   float beta);
+typedef void (*nn_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const float *a, size_t a_ks,
+                                   const float *b, size_t b_ks, size_t b_js, float *c,
+                                   size_t ldc, float alpha, float beta);
 
 typedef void (*nn_unary_fn)(size_t n, const float *x, float *y);
 

@@ -6,8 +6,8 @@
 #include <stddef.h>
 
 #define NN_UKERNEL_ARGS                                                                 \
-    size_t m, size_t n, size_t k, const float *a, const float *b, float *c, size_t ldc,  \
-        float alpha, float beta
+    size_t m, size_t n, size_t k, const float *a, size_t a_ks, const float *b, size_t b_ks, \
+        size_t b_js, float *c, size_t ldc, float alpha, float beta
 
 void nn_gemm_16x6_avx2(NN_UKERNEL_ARGS);
 void nn_gemm_32x12_avx512(NN_UKERNEL_ARGS);

@@ -12,9 +12,18 @@ void nn_gemm_16x4_neon(NN_UKERNEL_ARGS)
     float32x4_t acc[NR][4];
     for (int j = 0; j < NR; j++)
         for (int i = 0; i < 4; i++) acc[j][i] = vdupq_n_f32(0.0f);
-    for (size_t p = 0; p < k; p++, a += MR, b += NR) {
+    for (size_t p = 0; p < k; p++, a += a_ks, b += b_ks) {
+        float32x4_t bv;
+        if (b_js == 1) {
+            bv = vld1q_f32(b);
+        } else { /* columns of B */
+            bv = vdupq_n_f32(b[0]);
+            bv = vsetq_lane_f32(b[b_js], bv, 1);
+            bv = vsetq_lane_f32(b[2 * b_js], bv, 2);
+            bv = vsetq_lane_f32(b[3 * b_js], bv, 3);
+        }
         const float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4), a2 = vld1q_f32(a + 8),
-                          a3 = vld1q_f32(a + 12), bv = vld1q_f32(b);
+                          a3 = vld1q_f32(a + 12);
 #define NN_COL(j)                                                                         \
     acc[j][0] = vfmaq_laneq_f32(acc[j][0], a0, bv, j);                                    \
     acc[j][1] = vfmaq_laneq_f32(acc[j][1], a1, bv, j);                                    \

@@ -43,13 +43,14 @@ static inline vf vf_pow2i(vf n)
 #define MR 8
 #define NR 4
 
-static void gemm_8x4_scalar(size_t m, size_t n, size_t k, const float *a, const float *b,
-                            float *c, size_t ldc, float alpha, float beta)
+static void gemm_8x4_scalar(size_t m, size_t n, size_t k, const float *a, size_t a_ks,
+                            const float *b, size_t b_ks, size_t b_js, float *c, size_t ldc,
+                            float alpha, float beta)
 {
     float acc[NR][MR] = {{0}};
-    for (size_t p = 0; p < k; p++, a += MR, b += NR)
+    for (size_t p = 0; p < k; p++, a += a_ks, b += b_ks)
         for (size_t j = 0; j < NR; j++)
-            for (size_t i = 0; i < MR; i++) acc[j][i] += a[i] * b[j];
+            for (size_t i = 0; i < MR; i++) acc[j][i] += a[i] * b[j * b_js];
     for (size_t j = 0; j < n; j++)
         for (size_t i = 0; i < m; i++) {
             float *cij = &c[i + j * ldc];

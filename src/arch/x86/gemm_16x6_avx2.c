@@ -1,6 +1,7 @@
 /* 16x6 AVX2+FMA micro-kernel: 12 ymm accumulators + 2 of A + 1 broadcast fill
  * the 16 ymm registers; 12 chains cover two FMA units at 4-cycle latency.
- * Partial tiles store through vmaskmov. */
+ * Partial tiles store through vmaskmov. B by rows or by columns, as in
+ * gemm_32x12_avx512.c. */
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -14,19 +15,31 @@ static __m256i lanes_below(size_t n) /* n in [0, 8] */
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+#define NN_FMA_COL(j, bptr)                                                              \
+    do {                                                                                  \
+        const __m256 bj = _mm256_broadcast_ss(&(bptr));                                   \
+        c0[j] = _mm256_fmadd_ps(a0, bj, c0[j]);                                           \
+        c1[j] = _mm256_fmadd_ps(a1, bj, c1[j]);                                           \
+    } while (0)
+
 void nn_gemm_16x6_avx2(NN_UKERNEL_ARGS)
 {
     __m256 c0[NR], c1[NR];
 #pragma GCC unroll 6
     for (int j = 0; j < NR; j++) c0[j] = c1[j] = _mm256_setzero_ps();
-    for (size_t p = 0; p < k; p++, a += MR, b += NR) {
-        const __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8);
-        _mm_prefetch((const char *)(a + 8 * MR), _MM_HINT_T0);
+    if (b_js == 1) {
+        for (size_t p = 0; p < k; p++, a += a_ks, b += b_ks) {
+            const __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8);
 #pragma GCC unroll 6
-        for (int j = 0; j < NR; j++) {
-            const __m256 bj = _mm256_broadcast_ss(b + j);
-            c0[j] = _mm256_fmadd_ps(a0, bj, c0[j]);
-            c1[j] = _mm256_fmadd_ps(a1, bj, c1[j]);
+            for (int j = 0; j < NR; j++) NN_FMA_COL(j, b[j]);
+        }
+    } else {
+        const size_t l = b_js;
+        const float *b0 = b, *b3 = b + 3 * l;
+        for (size_t p = 0; p < k; p++, a += a_ks, b0 += b_ks, b3 += b_ks) {
+            const __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8);
+            NN_FMA_COL(0, b0[0]); NN_FMA_COL(1, b0[l]); NN_FMA_COL(2, b0[2 * l]);
+            NN_FMA_COL(3, b3[0]); NN_FMA_COL(4, b3[l]); NN_FMA_COL(5, b3[2 * l]);
         }
     }
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
