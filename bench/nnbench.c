@@ -8,7 +8,7 @@
  *   gemm/<isa>/t<T>/<form>/<MxNxK>     nn_sgemm: x_naive, pct_peak, x_openblas
  *   act/<isa>/<op>/<n>, reduce/<isa>/<op>/<n>   elements/s, x_scalar
  *   train/naive/<net>/b<B>             the naive reference training step
- *   train/<isa>/t<T>/<net>/b<B>        nn_gradient + nn_step, samples/s, x_naive
+ *   train/<isa>/t<T>/<net>/b<B>        nn_train_step (SGD), samples/s, x_naive
  * Reference rows are registered (and so run) before the rows that divide by
  * them. nnbench --nn_full adds large squares and every thread count.
  * A summary per ISA closes the run.
@@ -250,8 +250,7 @@ static void run_train(cb_state *st, void *user)
     const double t0 = now();
     while (cb_keep_running(st)) {
         if (c->kind == B_TRAIN) {
-            nn_gradient(net, x, d->sizes[0], y, d->sizes[d->layers], c->batch, NULL);
-            nn_step(net, 1e-3f);
+            nn_train_step(net, x, d->sizes[0], y, d->sizes[d->layers], c->batch, 1e-3f, NULL);
         } else {
             naive_mlp_step(&naive, x, y, 1e-3f);
         }

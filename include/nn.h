@@ -270,6 +270,15 @@ NN_API nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt);
  * by nn_set_optimizer (SGD: W −= lr·dW, b −= lr·db). */
 NN_API nn_status nn_step(nn_network *net, float learning_rate);
 
+/* nn_gradient + nn_step in one pass, the way nn_train runs each minibatch.
+ * For SGD and momentum the weight update is fused into the weight-gradient
+ * product (W = (1 − lr·λ)·W − lr·dZ·Aᵀ, or V = μ·V + dZ·Aᵀ), which saves a
+ * pass over memory; results equal nn_gradient + nn_step up to rounding, and
+ * the stored weight gradient (nn_get_weight_gradient) is then not updated
+ * (bias gradients are). Adam runs exactly nn_gradient + nn_step. */
+NN_API nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float *y,
+                               size_t ldy, size_t m, float learning_rate, float *cost);
+
 /* Called after every epoch with the mean cost of that epoch's minibatches
  * (each measured before its update). Return nonzero to stop training. */
 typedef int (*nn_epoch_callback)(size_t epoch, float cost, void *user);
@@ -281,9 +290,11 @@ typedef struct nn_train_options {
     uint64_t shuffle_seed; /* minibatches: columns are reshuffled every epoch */
 } nn_train_options;
 
-/* Train on m samples. Stops early when the callback asks (NN_OK). If a
- * batch's cost or gradient becomes NaN/Inf, training stops with
- * NN_ERR_NON_FINITE and the parameters of the last finite step are kept. */
+/* Train on m samples with nn_train_step per minibatch. Stops early when the
+ * callback asks (NN_OK). If a batch's cost becomes NaN/Inf, training stops
+ * with NN_ERR_NON_FINITE and the parameters are restored to those at the
+ * start of that epoch (the last ones known good; a per-step copy would cost
+ * a pass over all parameters every step). */
 NN_API nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y,
                    size_t ldy, size_t m, const nn_train_options *opt,
                    nn_epoch_callback callback, void *user);

@@ -61,6 +61,7 @@ int nn_gemm_threads(const nn_gemm_args *g, int threads);
 /* ---- reductions (reduce.c): pairwise over NN_SUM_BLOCK-sized kernel calls ---- */
 float nn_reduce_sum_sq_diff(const nn_kernels *kr, size_t n, const float *a, const float *y);
 float nn_reduce_dot(const nn_kernels *kr, size_t n, const float *x, const float *y);
+float nn_reduce_sum(const nn_kernels *kr, size_t n, const float *x);
 /* out[i] = Σ_j x[i + j·ld]: columns summed in blocks, blocks added pairwise;
  * `scratch` holds 2·rows·ceil(log2(cols/block)+1) floats (nn_column_sum_scratch). */
 size_t nn_column_sum_scratch(size_t rows, size_t cols);
@@ -76,6 +77,11 @@ static inline uint64_t nn_splitmix64(uint64_t *state)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+
+/* Run fn(ctx, lo, hi) over [0, n) in contiguous parts on up to `threads`
+ * threads, fewer when n·cost_per_item is small (parallel.c). */
+typedef void (*nn_range_fn)(void *ctx, size_t lo, size_t hi);
+void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn fn, void *ctx);
 
 /* Resolve the thread count (0: the machine default). */
 int nn_resolve_threads(int threads);

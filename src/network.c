@@ -10,6 +10,7 @@
  * log-sum-exp cross-entropy. All heavy work goes through the kernel table.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,26 @@ nn_status nn_fail(nn_network *net, nn_status s, const char *fmt, ...)
 }
 
 const char *nn_network_error(const nn_network *net) { return net ? net->err : "no network"; }
+
+typedef struct finite_job {
+    size_t rows, ld;
+    const float *p;
+    atomic_int bad;
+} finite_job;
+
+static void finite_range(void *ctx, size_t lo, size_t hi)
+{
+    finite_job *f = ctx;
+    if (!nn_all_finite(f->rows, hi - lo, f->p + lo * f->ld, f->ld)) atomic_store(&f->bad, 1);
+}
+
+static int all_finite_parallel(int threads, size_t rows, size_t cols, const float *p, size_t ld)
+{
+    finite_job f = {.rows = rows, .ld = ld, .p = p};
+    atomic_init(&f.bad, 0);
+    nn_parallel_ranges(threads, cols, rows, finite_range, &f);
+    return !atomic_load(&f.bad);
+}
 
 int nn_all_finite(size_t rows, size_t cols, const float *p, size_t ld)
 {
@@ -362,15 +383,82 @@ nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const floa
     if (!x) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "X is NULL");
     nn_status s = nn_check_matrix(x, n_in, m, ldx);
     if (s) return nn_fail(net, s, "X: ldx %zu with %zu rows x %zu columns", ldx, n_in, m);
-    if (!nn_all_finite(n_in, m, x, ldx)) return nn_fail(net, NN_ERR_NON_FINITE, "X holds NaN or Inf");
+    const int threads = nn_resolve_threads(net->threads);
+    if (!all_finite_parallel(threads, n_in, m, x, ldx))
+        return nn_fail(net, NN_ERR_NON_FINITE, "X holds NaN or Inf");
     if (need_y) {
         if (!y) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "Y is NULL");
         if ((s = nn_check_matrix(y, n_out, m, ldy)))
             return nn_fail(net, s, "Y: ldy %zu with %zu rows x %zu columns", ldy, n_out, m);
-        if (!nn_all_finite(n_out, m, y, ldy))
+        if (!all_finite_parallel(threads, n_out, m, y, ldy))
             return nn_fail(net, NN_ERR_NON_FINITE, "Y holds NaN or Inf");
     }
     return NN_OK;
+}
+
+/* The elementwise steps of forward and backward, each over a range of
+ * columns (rows for the bias gradient), run by nn_parallel_ranges. */
+typedef enum { JOB_BIAS_ACTIVATE, JOB_SOFTMAX, JOB_COST, JOB_OUTPUT_DELTA, JOB_BACKWARD, JOB_BIAS_GRAD } job_kind;
+
+typedef struct column_job {
+    job_kind kind;
+    const nn_kernels *kr;
+    nn_network *net;
+    const nn_layer *ly; /* the layer whose outputs (rows) are processed */
+    size_t m;
+    float *z, *a;       /* rows x m, contiguous */
+    const float *y;
+    size_t ldy;
+    float scale;
+} column_job;
+
+static void column_job_range(void *ctx, size_t lo, size_t hi)
+{
+    const column_job *jb = ctx;
+    const nn_kernels *kr = jb->kr;
+    const size_t rows = jb->ly->out;
+    float *col = jb->net->col_values;
+    switch (jb->kind) {
+    case JOB_BIAS_ACTIVATE:
+        kr->bias_activate[jb->ly->act](rows, hi - lo, jb->ly->b, jb->z + lo * rows);
+        break;
+    case JOB_SOFTMAX: /* keeps Z, writes A and each column's log-sum-exp */
+        kr->bias_activate[NN_IDENTITY](rows, hi - lo, jb->ly->b, jb->z + lo * rows);
+        for (size_t j = lo; j < hi; j++) col[j] = kr->softmax(rows, jb->z + j * rows, jb->a + j * rows);
+        break;
+    case JOB_COST: /* per-column costs into col_values */
+        for (size_t j = lo; j < hi; j++) {
+            const float *yj = jb->y + j * jb->ldy;
+            if (jb->net->loss == NN_MSE) {
+                col[j] = nn_reduce_sum_sq_diff(kr, rows, jb->a + j * rows, yj);
+            } else {
+                const float ysum = nn_reduce_sum(kr, rows, yj);
+                col[j] = col[j] * ysum - nn_reduce_dot(kr, rows, yj, jb->z + j * rows);
+            }
+        }
+        break;
+    case JOB_OUTPUT_DELTA: /* dZ = (A − Y)/m, then ⊙ g'(A) for MSE */
+        for (size_t j = lo; j < hi; j++)
+            kr->sub_scale(rows, jb->a + j * rows, jb->y + j * jb->ldy, jb->scale, jb->z + j * rows);
+        if (jb->net->loss == NN_MSE)
+            kr->activate_backward[jb->ly->act](rows * (hi - lo), jb->a + lo * rows, jb->z + lo * rows,
+                                               jb->z + lo * rows);
+        break;
+    case JOB_BACKWARD: /* dZ = dA ⊙ g'(A), in place */
+        kr->activate_backward[jb->ly->act](rows * (hi - lo), jb->a + lo * rows, jb->z + lo * rows,
+                                           jb->z + lo * rows);
+        break;
+    case JOB_BIAS_GRAD: /* rows lo..hi of db = Σ_columns dZ */
+        nn_reduce_columns(kr, hi - lo, jb->m, jb->z + lo, rows, jb->ly->db + lo,
+                          jb->net->col_scratch + lo * (nn_column_sum_scratch(rows, jb->m) / rows));
+        break;
+    }
+}
+
+static void run_columns(nn_network *net, column_job *jb, size_t n, size_t cost_per_item)
+{
+    jb->net = net;
+    nn_parallel_ranges(nn_resolve_threads(net->threads), n, cost_per_item, column_job_range, jb);
 }
 
 static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx, size_t m)
@@ -387,14 +475,9 @@ static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, 
                                 .k = ly->in, .alpha = 1.0f, .beta = 0.0f, .a = ly->w,
                                 .lda = ly->out, .b = in, .ldb = ld_in, .c = z, .ldc = ly->out};
         if ((s = net_gemm(net, kr, &g))) return nn_fail(net, s, "layer %zu GEMM workspace", l);
-        if (keep_z) {
-            kr->bias_activate[NN_IDENTITY](ly->out, m, ly->b, z);
-            for (size_t j = 0; j < m; j++) {
-                net->col_values[j] = kr->softmax(ly->out, z + j * ly->out, net->acts[l] + j * ly->out);
-            }
-        } else {
-            kr->bias_activate[ly->act](ly->out, m, ly->b, z);
-        }
+        column_job jb = {.kind = keep_z ? JOB_SOFTMAX : JOB_BIAS_ACTIVATE, .kr = kr, .ly = ly,
+                         .m = m, .z = z, .a = net->acts[l]};
+        run_columns(net, &jb, m, ly->out * (ly->act == NN_RELU || ly->act == NN_IDENTITY ? 1 : 8));
         in = net->acts[l];
         ld_in = ly->out;
     }
@@ -402,31 +485,17 @@ static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, 
     return NN_OK;
 }
 
-static float pairwise_sum(const nn_kernels *kr, size_t n, const float *v)
-{
-    if (n <= NN_SUM_BLOCK) return kr->sum(n, v);
-    const size_t h = n / 2;
-    return pairwise_sum(kr, h, v) + pairwise_sum(kr, n - h, v + h);
-}
-
 /* Cost of the last forward pass against Y. MSE: Σ(A−Y)²/(2m). Cross-entropy
  * from the log-sum-exp kept by forward (col_values): −Σ y·log a =
- * Σ_j (lse_j·Σ_i y_ij − Σ_i y_ij·z_ij), exact even where a underflows. */
+ * Σ_j (lse_j·Σ_i y_ij − Σ_i y_ij·z_ij), exact even where a underflows. The
+ * per-column costs are summed pairwise, in one order for any thread count. */
 static float cost_of_batch(nn_network *net, const nn_kernels *kr, const float *y, size_t ldy, size_t m)
 {
     const nn_layer *ly = &net->layers[net->n_layers - 1];
-    const float *a = net->acts[net->n_layers - 1];
-    float *col = net->col_values;
-    for (size_t j = 0; j < m; j++) {
-        const float *yj = y + j * ldy;
-        if (net->loss == NN_MSE) {
-            col[j] = nn_reduce_sum_sq_diff(kr, ly->out, a + j * ly->out, yj);
-        } else {
-            const float ysum = pairwise_sum(kr, ly->out, yj);
-            col[j] = col[j] * ysum - nn_reduce_dot(kr, ly->out, yj, net->z_out + j * ly->out);
-        }
-    }
-    const float total = pairwise_sum(kr, m, col);
+    column_job jb = {.kind = JOB_COST, .kr = kr, .ly = ly, .m = m, .z = net->z_out,
+                     .a = net->acts[net->n_layers - 1], .y = y, .ldy = ldy};
+    run_columns(net, &jb, m, 2 * ly->out);
+    const float total = nn_reduce_sum(kr, m, net->col_values);
     return net->loss == NN_MSE ? total / (2.0f * (float)m) : total / (float)m;
 }
 
@@ -454,6 +523,65 @@ nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, s
     return NN_OK;
 }
 
+/* Back-propagation after forward(). With `fuse` (SGD or momentum, see
+ * nn_train_step) each layer's weight update happens inside its weight-
+ * gradient GEMM, after dA = Wᵀ·dZ has used the old W:
+ *   SGD       W = (1 − lr·λ)·W − lr·dZ·Aᵀ
+ *   momentum  V = μ·V + dZ·Aᵀ (+ λ·W), W −= lr·V
+ * so no pass over a stored dW is needed. Biases always go through db. */
+static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
+                          const float *y, size_t ldy, size_t m, int fuse, float lr)
+{
+    const size_t L = net->n_layers;
+    const nn_layer *out = &net->layers[L - 1];
+    const nn_optimizer *o = &net->opt;
+    float *dz = net->delta[0];
+    nn_status s;
+    column_job out_delta = {.kind = JOB_OUTPUT_DELTA, .kr = kr, .ly = out, .m = m, .z = dz,
+                            .a = net->acts[L - 1], .y = y, .ldy = ldy, .scale = 1.0f / (float)m};
+    run_columns(net, &out_delta, m, 2 * out->out);
+
+    for (size_t l = L; l-- > 0;) {
+        const nn_layer *ly = &net->layers[l];
+        const float *a_prev = l ? net->acts[l - 1] : x;
+        const size_t ld_prev = l ? ly->in : ldx;
+        column_job bias_grad = {.kind = JOB_BIAS_GRAD, .kr = kr, .ly = ly, .m = m, .z = dz};
+        run_columns(net, &bias_grad, ly->out, m);
+        float *da = dz == net->delta[0] ? net->delta[1] : net->delta[0];
+        if (l > 0) {
+            const nn_gemm_args ga = {.ta = NN_TRANS, .tb = NN_NO_TRANS, .m = ly->in, .n = m,
+                                     .k = ly->out, .alpha = 1.0f, .beta = 0.0f, .a = ly->w,
+                                     .lda = ly->out, .b = dz, .ldb = ly->out, .c = da, .ldc = ly->in};
+            if ((s = net_gemm(net, kr, &ga))) return nn_fail(net, s, "layer %zu dA workspace", l);
+            column_job back = {.kind = JOB_BACKWARD, .kr = kr, .ly = &net->layers[l - 1], .m = m,
+                               .z = da, .a = net->acts[l - 1]};
+            run_columns(net, &back, m, ly->in);
+        }
+        nn_gemm_args gw = {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in, .k = m,
+                           .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = ly->out, .b = a_prev,
+                           .ldb = ld_prev, .c = ly->dw, .ldc = ly->out};
+        float *v = NULL;
+        if (fuse && o->kind == NN_SGD) {
+            gw.c = ly->w, gw.alpha = -lr, gw.beta = 1.0f - lr * o->weight_decay;
+        } else if (fuse) {
+            v = net->opt_m + (ly->w - net->params);
+            gw.c = v, gw.beta = o->momentum;
+        }
+        if ((s = net_gemm(net, kr, &gw))) return nn_fail(net, s, "layer %zu dW workspace", l);
+        if (v) {
+            const size_t nw = ly->in * ly->out;
+            if (o->weight_decay != 0.0f) kr->axpy(nw, o->weight_decay, ly->w, v);
+            kr->axpy(nw, -lr, v, ly->w);
+            float *vb = v + nw;
+            kr->momentum_update(ly->out, lr, o->momentum, 0.0f, ly->db, vb, ly->b);
+        } else if (fuse) {
+            kr->axpy(ly->out, -lr, ly->db, ly->b);
+        }
+        dz = da;
+    }
+    return NN_OK;
+}
+
 nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
                       size_t m, float *cost)
 {
@@ -462,33 +590,23 @@ nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *
     const nn_kernels *kr = nn_kernels_active();
     if ((s = forward(net, kr, x, ldx, m))) return s;
     if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
+    return backprop(net, kr, x, ldx, y, ldy, m, 0, 0.0f);
+}
 
-    const size_t L = net->n_layers;
-    const nn_layer *out = &net->layers[L - 1];
-    float *dz = net->delta[0];
-    const float inv_m = 1.0f / (float)m;
-    for (size_t j = 0; j < m; j++)
-        kr->sub_scale(out->out, net->acts[L - 1] + j * out->out, y + j * ldy, inv_m,
-                      dz + j * out->out);
-    if (net->loss == NN_MSE) kr->activate_backward[out->act](out->out * m, net->acts[L - 1], dz, dz);
-
-    for (size_t l = L; l-- > 0;) {
-        const nn_layer *ly = &net->layers[l];
-        const float *a_prev = l ? net->acts[l - 1] : x;
-        const size_t ld_prev = l ? ly->in : ldx;
-        const nn_gemm_args gw = {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in,
-                                 .k = m, .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = ly->out,
-                                 .b = a_prev, .ldb = ld_prev, .c = ly->dw, .ldc = ly->out};
-        if ((s = net_gemm(net, kr, &gw))) return nn_fail(net, s, "layer %zu dW workspace", l);
-        nn_reduce_columns(kr, ly->out, m, dz, ly->out, ly->db, net->col_scratch);
-        if (l == 0) break;
-        float *da = dz == net->delta[0] ? net->delta[1] : net->delta[0];
-        const nn_gemm_args ga = {.ta = NN_TRANS, .tb = NN_NO_TRANS, .m = ly->in, .n = m,
-                                 .k = ly->out, .alpha = 1.0f, .beta = 0.0f, .a = ly->w,
-                                 .lda = ly->out, .b = dz, .ldb = ly->out, .c = da, .ldc = ly->in};
-        if ((s = net_gemm(net, kr, &ga))) return nn_fail(net, s, "layer %zu dA workspace", l);
-        kr->activate_backward[net->layers[l - 1].act](ly->in * m, net->acts[l - 1], da, da);
-        dz = da;
+nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
+                        size_t m, float learning_rate, float *cost)
+{
+    nn_status s = nn_check_batch(net, x, ldx, y, ldy, m, 1);
+    if (s) return s;
+    if (!(learning_rate >= 0.0f) || !isfinite(learning_rate))
+        return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)learning_rate);
+    const nn_kernels *kr = nn_kernels_active();
+    if ((s = forward(net, kr, x, ldx, m))) return s;
+    if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
+    if (net->opt.kind == NN_ADAM) { /* elementwise in g: no GEMM to fuse into */
+        if ((s = backprop(net, kr, x, ldx, y, ldy, m, 0, 0.0f))) return s;
+        return nn_step(net, learning_rate);
     }
-    return NN_OK;
+    net->opt_steps++;
+    return backprop(net, kr, x, ldx, y, ldy, m, 1, learning_rate);
 }

@@ -24,6 +24,13 @@ float nn_reduce_sum_sq_diff(const nn_kernels *kr, size_t n, const float *a, cons
     return nn_reduce_sum_sq_diff(kr, h, a, y) + nn_reduce_sum_sq_diff(kr, n - h, a + h, y + h);
 }
 
+float nn_reduce_sum(const nn_kernels *kr, size_t n, const float *x)
+{
+    if (n <= NN_SUM_BLOCK) return kr->sum(n, x);
+    const size_t h = half_on_block(n, NN_SUM_BLOCK);
+    return nn_reduce_sum(kr, h, x) + nn_reduce_sum(kr, n - h, x + h);
+}
+
 float nn_reduce_dot(const nn_kernels *kr, size_t n, const float *x, const float *y)
 {
     if (n <= NN_SUM_BLOCK) return kr->dot(n, x, y);

@@ -38,6 +38,38 @@ nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt)
     return NN_OK;
 }
 
+/* One update of params[off + lo, off + hi): every element on its own, so
+ * any split across threads gives the same bits. */
+typedef struct step_job {
+    nn_network *net;
+    const nn_kernels *kr;
+    size_t off;
+    float lr, step, eps, wd;
+} step_job;
+
+static void step_range(void *ctx, size_t lo, size_t hi)
+{
+    const step_job *jb = ctx;
+    const nn_network *net = jb->net;
+    const nn_optimizer *o = &net->opt;
+    const size_t at = jb->off + lo, n = hi - lo;
+    float *w = net->params + at;
+    const float *g = net->grads + at;
+    switch (o->kind) {
+    case NN_SGD:
+        if (jb->wd != 0.0f) jb->kr->axpy(n, -jb->lr * jb->wd, w, w);
+        jb->kr->axpy(n, -jb->lr, g, w);
+        break;
+    case NN_MOMENTUM:
+        jb->kr->momentum_update(n, jb->lr, o->momentum, jb->wd, g, net->opt_m + at, w);
+        break;
+    case NN_ADAM:
+        jb->kr->adam_update(n, jb->step, o->beta1, o->beta2, jb->eps, jb->wd, g, net->opt_m + at,
+                            net->opt_v + at, w);
+        break;
+    }
+}
+
 nn_status nn_step(nn_network *net, float learning_rate)
 {
     if (!net) return NN_ERR_INVALID_ARGUMENT;
@@ -54,35 +86,18 @@ nn_status nn_step(nn_network *net, float learning_rate)
         step = (float)(learning_rate * bc2 / bc1);
         eps = (float)(o->epsilon * bc2);
     }
+    step_job jb = {.net = net, .kr = kr, .lr = learning_rate, .step = step, .eps = eps};
     for (size_t l = 0; l < net->n_layers; l++) {
         const nn_layer *ly = &net->layers[l];
         const size_t nw = ly->in * ly->out;
-        const size_t off = (size_t)(ly->w - net->params);
-        /* weights (decayed), then the biases right after them (not decayed) */
-        const struct { size_t off, n; float wd; } parts[2] = {{off, nw, o->weight_decay},
-                                                             {off + nw, ly->out, 0.0f}};
-        for (int p = 0; p < 2; p++) {
-            float *w = net->params + parts[p].off;
-            const float *g = net->grads + parts[p].off;
-            switch (o->kind) {
-            case NN_SGD:
-                if (parts[p].wd != 0.0f) kr->axpy(parts[p].n, -learning_rate * parts[p].wd, w, w);
-                kr->axpy(parts[p].n, -learning_rate, g, w);
-                break;
-            case NN_MOMENTUM:
-                kr->momentum_update(parts[p].n, learning_rate, o->momentum, parts[p].wd, g,
-                                    net->opt_m + parts[p].off, w);
-                break;
-            case NN_ADAM:
-                kr->adam_update(parts[p].n, step, o->beta1, o->beta2, eps, parts[p].wd, g,
-                                net->opt_m + parts[p].off, net->opt_v + parts[p].off, w);
-                break;
-            }
-        }
+        /* the weights (decayed), then the biases right after them (not decayed) */
+        jb.off = (size_t)(ly->w - net->params), jb.wd = o->weight_decay;
+        nn_parallel_ranges(nn_resolve_threads(net->threads), nw, 4, step_range, &jb);
+        jb.off += nw, jb.wd = 0.0f;
+        nn_parallel_ranges(nn_resolve_threads(net->threads), ly->out, 4, step_range, &jb);
     }
     return NN_OK;
 }
-
 
 static void gather_columns(size_t rows, const float *src, size_t ld, const size_t *idx, size_t n,
                            float *dst)
@@ -124,6 +139,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
     uint64_t rng = opt->shuffle_seed;
 
     for (size_t epoch = 0; epoch < opt->epochs && !s; epoch++) {
+        memcpy(backup, net->params, net->n_params * sizeof(float));
         for (size_t i = m; minibatch && i > 1; i--) { /* Fisher–Yates */
             const size_t j = (size_t)(nn_splitmix64(&rng) % i);
             const size_t t = perm[i - 1];
@@ -140,21 +156,20 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
                 bx = xb, by = yb, bldx = n_in, bldy = n_out;
             }
             float cost;
-            if ((s = nn_gradient(net, bx, bldx, by, bldy, nb, &cost))) break;
+            if ((s = nn_train_step(net, bx, bldx, by, bldy, nb, opt->learning_rate, &cost))) break;
             if (!isfinite(cost)) {
-                if (epoch || start) memcpy(net->params, backup, net->n_params * sizeof(float));
+                memcpy(net->params, backup, net->n_params * sizeof(float));
                 s = nn_fail(net, NN_ERR_NON_FINITE,
-                            "diverged at epoch %zu (cost %g); parameters of the last finite step kept",
+                            "diverged at epoch %zu (cost %g); parameters from the start of the epoch kept",
                             epoch, (double)cost);
                 break;
             }
-            if (!nn_all_finite(net->n_params, 1, net->grads, net->n_params)) {
-                s = nn_fail(net, NN_ERR_NON_FINITE, "gradient diverged at epoch %zu", epoch);
-                break;
-            }
-            memcpy(backup, net->params, net->n_params * sizeof(float));
-            if ((s = nn_step(net, opt->learning_rate))) break;
             epoch_cost += (double)cost * (double)nb;
+        }
+        if (!s && !nn_all_finite(net->n_params, 1, net->params, net->n_params)) {
+            memcpy(net->params, backup, net->n_params * sizeof(float));
+            s = nn_fail(net, NN_ERR_NON_FINITE,
+                        "diverged in epoch %zu; parameters from the start of the epoch kept", epoch);
         }
         if (!s && callback && callback(epoch, (float)(epoch_cost / (double)m), user)) break;
     }

@@ -440,6 +440,92 @@ START_TEST(divergence_and_early_stop)
 }
 END_TEST
 
+/* A 1-1 identity network on one sample: cost (w·x + b − y)²/2, so
+ * dw = r·x, db = r with r = w·x + b − y. Momentum and Adam against the
+ * textbook formulas in double, step by step. */
+START_TEST(optimizers_match_hand_computed)
+{
+    const size_t sizes[] = {1, 1};
+    const nn_activation acts[] = {NN_IDENTITY};
+    const float x = 1.5f, y = -0.5f;
+    for (int kind = NN_SGD; kind <= NN_ADAM; kind++) {
+        for (int fused = 0; fused < 2; fused++) {
+            nn_network *net = make_net(1, sizes, acts, NN_MSE, 3);
+            nn_optimizer o = nn_optimizer_default((nn_optimizer_kind)kind);
+            o.weight_decay = 0.1f;
+            ck_assert_int_eq(nn_set_optimizer(net, &o), NN_OK);
+            const float w0 = 0.8f, b0 = 0.2f;
+            ck_assert_int_eq(nn_set_weights(net, 0, &w0, 1), NN_OK);
+            ck_assert_int_eq(nn_set_bias(net, 0, &b0), NN_OK);
+            double w = w0, b = b0, vw = 0, vb = 0, mw = 0, mb = 0, sw = 0, sb = 0;
+            const double lr = 0.05;
+            for (int t = 1; t <= 5; t++) {
+                const double r = w * x + b - y;
+                const double gw = r * x + o.weight_decay * w, gb = r; /* decay on weights only */
+                if (kind == NN_SGD) {
+                    w -= lr * gw, b -= lr * gb;
+                } else if (kind == NN_MOMENTUM) {
+                    vw = o.momentum * vw + gw, vb = o.momentum * vb + gb;
+                    w -= lr * vw, b -= lr * vb;
+                } else {
+                    mw = o.beta1 * mw + (1 - o.beta1) * gw, mb = o.beta1 * mb + (1 - o.beta1) * gb;
+                    sw = o.beta2 * sw + (1 - o.beta2) * gw * gw, sb = o.beta2 * sb + (1 - o.beta2) * gb * gb;
+                    const double c1 = 1 - pow(o.beta1, t), c2 = 1 - pow(o.beta2, t);
+                    w -= lr * (mw / c1) / (sqrt(sw / c2) + o.epsilon);
+                    b -= lr * (mb / c1) / (sqrt(sb / c2) + o.epsilon);
+                }
+                if (fused) {
+                    ck_assert_int_eq(nn_train_step(net, &x, 1, &y, 1, 1, (float)lr, NULL), NN_OK);
+                } else {
+                    ck_assert_int_eq(nn_gradient(net, &x, 1, &y, 1, 1, NULL), NN_OK);
+                    ck_assert_int_eq(nn_step(net, (float)lr), NN_OK);
+                }
+                float gotw, gotb;
+                ck_assert_int_eq(nn_get_weights(net, 0, &gotw, 1), NN_OK);
+                ck_assert_int_eq(nn_get_bias(net, 0, &gotb), NN_OK);
+                ck_assert_msg(fabs(gotw - w) <= 1e-6 * (1 + fabs(w)) && fabs(gotb - b) <= 1e-6 * (1 + fabs(b)),
+                              "optimizer %d fused %d step %d: (%g, %g) vs (%g, %g)", kind, fused, t,
+                              (double)gotw, (double)gotb, w, b);
+            }
+            nn_network_destroy(net);
+        }
+    }
+}
+END_TEST
+
+/* nn_train_step equals nn_gradient + nn_step up to rounding on a real net. */
+START_TEST(fused_step_matches_separate)
+{
+    const size_t sizes[] = {19, 33, 7};
+    const nn_activation acts[] = {NN_TANH, NN_SOFTMAX};
+    float *x = tu_random(19 * 40, 1, -1, 1), *y = make_targets(7, 40, 7, NN_CROSS_ENTROPY, 2);
+    for (int kind = NN_SGD; kind <= NN_ADAM; kind++) {
+        nn_network *a = make_net(2, sizes, acts, NN_CROSS_ENTROPY, 8), *b = make_net(2, sizes, acts, NN_CROSS_ENTROPY, 8);
+        nn_optimizer o = nn_optimizer_default((nn_optimizer_kind)kind);
+        o.weight_decay = 1e-3f;
+        ck_assert_int_eq(nn_set_optimizer(a, &o), NN_OK);
+        ck_assert_int_eq(nn_set_optimizer(b, &o), NN_OK);
+        for (int t = 0; t < 6; t++) {
+            float ca, cb;
+            ck_assert_int_eq(nn_train_step(a, x, 19, y, 7, 40, 0.05f, &ca), NN_OK);
+            ck_assert_int_eq(nn_gradient(b, x, 19, y, 7, 40, &cb), NN_OK);
+            ck_assert_int_eq(nn_step(b, 0.05f), NN_OK);
+            ck_assert_float_eq_tol(ca, cb, 1e-5f * cb);
+        }
+        for (size_t l = 0; l < 2; l++) {
+            float wa[33 * 19], wb[33 * 19];
+            ck_assert_int_eq(nn_get_weights(a, l, wa, sizes[l + 1]), NN_OK);
+            ck_assert_int_eq(nn_get_weights(b, l, wb, sizes[l + 1]), NN_OK);
+            for (size_t i = 0; i < sizes[l] * sizes[l + 1]; i++)
+                ck_assert_msg(fabsf(wa[i] - wb[i]) <= 1e-5f * (1 + fabsf(wb[i])), "kind %d layer %zu", kind, l);
+        }
+        nn_network_destroy(a);
+        nn_network_destroy(b);
+    }
+    free(x), free(y);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("network");
@@ -454,6 +540,8 @@ int main(void)
     tcase_add_test(tc, topology_reported);
     tcase_add_test(tc, bad_network_arguments);
     tcase_add_test(tc, divergence_and_early_stop);
+    tcase_add_test(tc, optimizers_match_hand_computed);
+    tcase_add_test(tc, fused_step_matches_separate);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
