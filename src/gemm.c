@@ -87,6 +87,8 @@ static void pack_b_panel(size_t nr, size_t n, size_t kc, const float *x, size_t 
 /* The product actually computed: possibly the transposed one. */
 typedef struct plan {
     const nn_kernels *kr;
+    nn_gemm_ukernel_fn ukernel; /* the ISA's main or short tile */
+    size_t mr;                  /* its rows */
     size_t m, n, k, mc, nc;
     nn_transpose ta, tb;
     const float *a, *b;
@@ -113,7 +115,7 @@ static double tile_fill(size_t m, size_t n, size_t mr, size_t nr)
 /* Elements of packed A: every panel for pack_a, else the partial one. */
 static size_t apack_floats(const plan *p)
 {
-    const size_t mr = p->kr->mr;
+    const size_t mr = p->mr;
     if (p->pack_a) return round_up(p->m, mr) * p->k;
     return p->m % mr ? mr * p->k : 0;
 }
@@ -145,7 +147,11 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     p->beta = g->beta;
     p->c = g->c;
     p->ldc = g->ldc;
-    p->swapped = tile_fill(g->n, g->m, kr->mr, kr->nr) > 1.25 * tile_fill(g->m, g->n, kr->mr, kr->nr);
+    /* Swap only where the swapped A (op(B)ᵀ) can be read in place: a
+     * transposing pack of the large operand costs more than the fill gains
+     * (nnbench: 10x256x256 NN, 56 GFLOP/s unswapped vs 36 swapped on AVX2). */
+    p->swapped = g->tb == NN_TRANS && g->ldb <= 512 &&
+                 tile_fill(g->n, g->m, kr->mr, kr->nr) > 1.25 * tile_fill(g->m, g->n, kr->mr, kr->nr);
     if (!p->swapped) {
         p->m = g->m, p->n = g->n;
         p->a = g->a, p->lda = g->lda, p->ta = g->ta;
@@ -159,10 +165,13 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
      * are close enough that a K block's columns stay within the TLB (≤ 2 KiB
      * apart); otherwise it is packed. B is always read in place (by rows or
      * by columns); only partial panels are copied. */
+    p->ukernel = kr->gemm_ukernel, p->mr = kr->mr;
+    if (kr->gemm_ukernel_short && p->m <= kr->mr_short)
+        p->ukernel = kr->gemm_ukernel_short, p->mr = kr->mr_short;
     p->pack_a = p->ta == NN_TRANS || p->lda > 512;
     p->pack_b = p->tb == NN_NO_TRANS && b_columns_collide(kr, p->ldb);
     p->threads = threads;
-    p->mc = round_up(mach->mc, kr->mr);
+    p->mc = round_up(mach->mc, p->mr);
     const size_t share = round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
     p->nc = min_size(round_up(min_size(mach->nc, 2048), kr->nr), share);
     p->bpack_stride = round_up(min_size(kr->kc, p->k) * p->nc, ALIGN / sizeof(float));
@@ -219,7 +228,7 @@ static const float *a_at(const plan *p, size_t i, size_t pc)
  * the single partial panel, K block pc at MR·pc. */
 static void pack_a_part(const plan *p, int t, int nt)
 {
-    const size_t mr = p->kr->mr, kc_max = p->kr->kc;
+    const size_t mr = p->mr, kc_max = p->kr->kc;
     const size_t m_panels = (p->m + mr - 1) / mr, mpad = m_panels * mr;
     const size_t first = p->pack_a ? 0 : p->m / mr * mr;
     size_t idx = 0;
@@ -236,7 +245,7 @@ static void pack_a_part(const plan *p, int t, int nt)
 static void compute_columns(const plan *p, int t, size_t j_begin, size_t j_end)
 {
     const nn_kernels *kr = p->kr;
-    const size_t mr = kr->mr, nr = kr->nr, kc_max = kr->kc;
+    const size_t mr = p->mr, nr = kr->nr, kc_max = kr->kc;
     const size_t mpad = round_up(p->m, mr), m_full = p->m / mr * mr;
     float *bpack = p->bpack + (size_t)t * p->bpack_stride;
     float tile[32 * 32]; /* >= MR·NR of every ISA (checked in test_gemm) */
@@ -281,11 +290,10 @@ static void compute_columns(const plan *p, int t, size_t j_begin, size_t j_end)
                         else if (i < m_full) ap = a_at(p, i, pc), a_ks = p->lda;
                         else ap = p->apack + mr * pc;
                         if (!p->swapped) {
-                            kr->gemm_ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js,
-                                             p->c + i + j * p->ldc, p->ldc, p->alpha, beta);
+                            p->ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, p->c + i + j * p->ldc,
+                                       p->ldc, p->alpha, beta);
                         } else {
-                            kr->gemm_ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, tile, mr,
-                                             p->alpha, 0.0f);
+                            p->ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, tile, mr, p->alpha, 0.0f);
                             store_transposed(p, tile, mr, mm, nn, i, j, beta);
                         }
                     }

@@ -32,6 +32,10 @@ typedef struct nn_kernels {
     size_t mr, nr; /* micro-tile of gemm_ukernel */
     size_t kc;     /* K block: fixed per ISA since it fixes the summation order */
     nn_gemm_ukernel_fn gemm_ukernel;
+    /* optional: a tile of mr_short (< mr) rows and the same nr, used when a
+     * whole product has at most mr_short rows; NULL if the ISA has none */
+    size_t mr_short;
+    nn_gemm_ukernel_fn gemm_ukernel_short;
 
     /* y = g(x), elementwise; x == y allowed. The softmax slot is unused. */
     nn_unary_fn activate[NN_ACTIVATION_COUNT];

@@ -11,6 +11,7 @@
 
 void nn_gemm_16x6_avx2(NN_UKERNEL_ARGS);
 void nn_gemm_32x12_avx512(NN_UKERNEL_ARGS);
+void nn_gemm_16x12_avx512(NN_UKERNEL_ARGS);
 void nn_gemm_16x4_neon(NN_UKERNEL_ARGS);
 
 #endif /* NN_UKERNELS_H */

@@ -42,4 +42,5 @@ static inline vf vf_pow2i(vf n)
 
 const nn_kernels nn_kernels_avx512 = {
     .isa = NN_ISA_AVX512, .mr = 32, .nr = 12, .kc = 256, .gemm_ukernel = nn_gemm_32x12_avx512,
+    .mr_short = 16, .gemm_ukernel_short = nn_gemm_16x12_avx512,
     NN_VECTOR_KERNELS, NN_VECTOR_PROBE};

@@ -1,0 +1,65 @@
+/* The AVX-512 micro-kernel body, for tiles of VECS·16 rows x 12 columns:
+ * VECS·12 zmm accumulators, VECS zmm of A and one broadcast of B per step.
+ * Zen 4 retires one 512-bit FMA per cycle with a 4-cycle latency, so 12 or
+ * 24 independent chains keep it saturated; Intel parts with two FMA units
+ * need 8+, also met. Partial tiles store through masks. B is read by rows
+ * (packed, or in place for A·Bᵀ) or by columns (in place for A·B), each
+ * with its own loop so the broadcast addresses stay cheap. */
+#include <immintrin.h>
+
+#include "../ukernels.h"
+
+#define NR 12
+
+#define NN_FMA_COL(j, bval)                                                               \
+    do {                                                                                  \
+        const __m512 bj = _mm512_set1_ps(bval);                                           \
+        _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++) acc[v][j] =                \
+            _mm512_fmadd_ps(av[v], bj, acc[v][j]);                                        \
+    } while (0)
+
+static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_ARGS)
+{
+    __m512 acc[VECS][NR], av[VECS];
+#pragma GCC unroll 2
+    for (int v = 0; v < VECS; v++)
+#pragma GCC unroll 12
+        for (int j = 0; j < NR; j++) acc[v][j] = _mm512_setzero_ps();
+    if (b_js == 1) {
+        for (size_t p = 0; p < k; p++, a += a_ks, b += b_ks) {
+#pragma GCC unroll 2
+            for (int v = 0; v < VECS; v++) av[v] = _mm512_loadu_ps(a + 16 * v);
+#pragma GCC unroll 12
+            for (int j = 0; j < NR; j++) NN_FMA_COL(j, b[j]);
+        }
+    } else { /* columns of B: four bases three columns apart, ldb and 2·ldb offsets */
+        const size_t l = b_js;
+        const float *b0 = b, *b3 = b + 3 * l, *b6 = b + 6 * l, *b9 = b + 9 * l;
+        for (size_t p = 0; p < k; p++, a += a_ks, b0 += b_ks, b3 += b_ks, b6 += b_ks, b9 += b_ks) {
+#pragma GCC unroll 2
+            for (int v = 0; v < VECS; v++) av[v] = _mm512_loadu_ps(a + 16 * v);
+            NN_FMA_COL(0, b0[0]); NN_FMA_COL(1, b0[l]); NN_FMA_COL(2, b0[2 * l]);
+            NN_FMA_COL(3, b3[0]); NN_FMA_COL(4, b3[l]); NN_FMA_COL(5, b3[2 * l]);
+            NN_FMA_COL(6, b6[0]); NN_FMA_COL(7, b6[l]); NN_FMA_COL(8, b6[2 * l]);
+            NN_FMA_COL(9, b9[0]); NN_FMA_COL(10, b9[l]); NN_FMA_COL(11, b9[2 * l]);
+        }
+    }
+    __mmask16 mask[VECS];
+#pragma GCC unroll 2
+    for (int v = 0; v < VECS; v++) {
+        const size_t lo = 16 * (size_t)v;
+        mask[v] = m >= lo + 16 ? 0xffff : m <= lo ? 0 : (__mmask16)((1u << (m - lo)) - 1);
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int j = 0; j < NR; j++) {
+        if ((size_t)j >= n) break;
+        float *cj = c + (size_t)j * ldc;
+#pragma GCC unroll 2
+        for (int v = 0; v < VECS; v++) {
+            __m512 r = _mm512_mul_ps(va, acc[v][j]);
+            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], cj + 16 * v), r);
+            _mm512_mask_storeu_ps(cj + 16 * v, mask[v], r);
+        }
+    }
+}
