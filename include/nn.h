@@ -283,12 +283,29 @@ NN_API nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, cons
  * (each measured before its update). Return nonzero to stop training. */
 typedef int (*nn_epoch_callback)(size_t epoch, float cost, void *user);
 
+typedef enum nn_schedule {
+    NN_CONSTANT = 0, /* learning_rate every epoch */
+    NN_STEP,         /* learning_rate · gamma^floor(epoch / step_epochs) */
+    NN_COSINE        /* learning_rate · (1 + cos(π·epoch/epochs)) / 2 */
+} nn_schedule;
+
+/* Called after each minibatch of an epoch (for progress displays). */
+typedef void (*nn_batch_callback)(size_t epoch, size_t batch, size_t batches, float cost,
+                                  void *user);
+
 typedef struct nn_train_options {
     size_t epochs;
     size_t batch_size;     /* 0 or >= m: full batch, in order */
     float learning_rate;
     uint64_t shuffle_seed; /* minibatches: columns are reshuffled every epoch */
+    nn_schedule schedule;  /* zero-initialized: constant */
+    size_t step_epochs;    /* NN_STEP: epochs per decay (0 means 1) */
+    float gamma;           /* NN_STEP: decay factor */
+    nn_batch_callback on_batch; /* optional */
 } nn_train_options;
+
+/* The learning rate nn_train uses in `epoch` (0-based) under `opt`. */
+NN_API float nn_scheduled_rate(const nn_train_options *opt, size_t epoch);
 
 /* Train on m samples with nn_train_step per minibatch. Stops early when the
  * callback asks (NN_OK). If a batch's cost becomes NaN/Inf, training stops
@@ -298,6 +315,52 @@ typedef struct nn_train_options {
 NN_API nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y,
                    size_t ldy, size_t m, const nn_train_options *opt,
                    nn_epoch_callback callback, void *user);
+
+/* ---- models on disk ---------------------------------------------------- */
+
+/* Save the architecture and parameters (not the optimizer state) in the
+ * format of docs/model-format.md: magic, version, explicit little-endian,
+ * FNV-1a checksum. Written to a temporary file in the same directory, synced
+ * and renamed over `path`, so a crash or a full disk never leaves a
+ * half-written model in place of a good one. NN_ERR_IO on failure (and
+ * `path` is untouched then). */
+NN_API nn_status nn_save(const nn_network *net, const char *path);
+
+/* Load a model saved by nn_save into a new network (*out, owned by the
+ * caller). NN_ERR_IO (cannot read), NN_ERR_FORMAT (not a model, or
+ * inconsistent), NN_ERR_TRUNCATED, NN_ERR_CHECKSUM, NN_ERR_VERSION,
+ * NN_ERR_NON_FINITE; on failure nothing is allocated and *out is unchanged.
+ * The loaded network computes bit for bit what the saved one did. */
+NN_API nn_status nn_load(nn_network **out, const char *path);
+/* The same from `size` bytes in memory. */
+NN_API nn_status nn_load_memory(nn_network **out, const void *data, size_t size);
+
+/* ---- IDX data (the MNIST family) ----------------------------------------- */
+
+/* One IDX file: `count` items of rows x cols unsigned bytes (labels: rows =
+ * cols = 1), `data` row-major per item, owned by the struct. */
+typedef struct nn_idx {
+    size_t count, rows, cols;
+    uint8_t *data;
+} nn_idx;
+
+/* Read a gzipped IDX file (images: magic 0x00000803, 3 dimensions; labels:
+ * 0x00000801, 1 dimension), checking that the header's sizes match the data
+ * exactly. NN_ERR_IO (cannot open), NN_ERR_FORMAT (not gzip, bad magic,
+ * zero or absurd dimensions, trailing data, corrupt compression),
+ * NN_ERR_TRUNCATED, NN_ERR_OVERFLOW, NN_ERR_OUT_OF_MEMORY. On failure *out
+ * is left empty. Free with nn_idx_free. */
+NN_API nn_status nn_idx_read(const char *gz_path, nn_idx *out);
+/* Decode uncompressed IDX bytes from memory, with the same checks. */
+NN_API nn_status nn_idx_decode(const void *bytes, size_t size, nn_idx *out);
+NN_API void nn_idx_free(nn_idx *idx); /* NULL or empty: no-op */
+
+/* Turn images + labels into a training set: *x (rows·cols x count,
+ * column-major, pixels scaled to [0, 1]) and *y (classes x count, one-hot),
+ * both malloc'ed for the caller to free. NN_ERR_FORMAT if the counts differ
+ * or a label is >= classes. */
+NN_API nn_status nn_idx_dataset(const nn_idx *images, const nn_idx *labels, size_t classes,
+                                float **x, float **y);
 
 /* A 64-bit digest (FNV-1a over the layer sizes, activations and the bytes of
  * every parameter, little-endian). Equal digests mean equal networks. */

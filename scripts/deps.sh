@@ -13,7 +13,7 @@ if [ "${1:-}" = "--test" ]; then
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     $SUDO dpkg --add-architecture arm64
   fi
-  pkgs+=(check:arm64 libsubunit-dev:arm64)
+  pkgs+=(check:arm64 libsubunit-dev:arm64 zlib1g-dev:arm64)
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null

@@ -5,6 +5,8 @@
 
 #include "network.h"
 
+#define M_PI_VALUE 3.14159265358979323846
+
 nn_optimizer nn_optimizer_default(nn_optimizer_kind kind)
 {
     nn_optimizer o = {.kind = kind, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f,
@@ -99,6 +101,21 @@ nn_status nn_step(nn_network *net, float learning_rate)
     return NN_OK;
 }
 
+float nn_scheduled_rate(const nn_train_options *opt, size_t epoch)
+{
+    if (!opt) return 0.0f;
+    switch (opt->schedule) {
+    case NN_STEP: {
+        const size_t every = opt->step_epochs ? opt->step_epochs : 1;
+        return (float)(opt->learning_rate * pow(opt->gamma, (double)(epoch / every)));
+    }
+    case NN_COSINE:
+        if (opt->epochs == 0) return opt->learning_rate;
+        return (float)(opt->learning_rate * 0.5 * (1.0 + cos(M_PI_VALUE * (double)epoch / (double)opt->epochs)));
+    default: return opt->learning_rate;
+    }
+}
+
 static void gather_columns(size_t rows, const float *src, size_t ld, const size_t *idx, size_t n,
                            float *dst)
 {
@@ -113,6 +130,9 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
     if (!opt) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "options are NULL");
     if (!(opt->learning_rate >= 0.0f) || !isfinite(opt->learning_rate))
         return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)opt->learning_rate);
+    if ((int)opt->schedule < NN_CONSTANT || opt->schedule > NN_COSINE ||
+        (opt->schedule == NN_STEP && !(opt->gamma > 0.0f && opt->gamma <= 1.0f)))
+        return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning-rate schedule");
     const size_t bs = opt->batch_size == 0 || opt->batch_size >= m ? m : opt->batch_size;
     const size_t n_in = net->layers[0].in, n_out = net->layers[net->n_layers - 1].out;
     const int minibatch = bs < m;
@@ -146,6 +166,8 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
             perm[i - 1] = perm[j], perm[j] = t;
         }
         double epoch_cost = 0.0;
+        const float lr = nn_scheduled_rate(opt, epoch);
+        const size_t batches = (m + bs - 1) / bs;
         for (size_t start = 0; start < m && !s; start += bs) {
             const size_t nb = m - start < bs ? m - start : bs;
             const float *bx = x, *by = y;
@@ -156,7 +178,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
                 bx = xb, by = yb, bldx = n_in, bldy = n_out;
             }
             float cost;
-            if ((s = nn_train_step(net, bx, bldx, by, bldy, nb, opt->learning_rate, &cost))) break;
+            if ((s = nn_train_step(net, bx, bldx, by, bldy, nb, lr, &cost))) break;
             if (!isfinite(cost)) {
                 memcpy(net->params, backup, net->n_params * sizeof(float));
                 s = nn_fail(net, NN_ERR_NON_FINITE,
@@ -165,6 +187,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
                 break;
             }
             epoch_cost += (double)cost * (double)nb;
+            if (opt->on_batch) opt->on_batch(epoch, start / bs, batches, cost, user);
         }
         if (!s && !nn_all_finite(net->n_params, 1, net->params, net->n_params)) {
             memcpy(net->params, backup, net->n_params * sizeof(float));

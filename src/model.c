@@ -1,0 +1,205 @@
+/*
+ * Models on disk (docs/model-format.md): a fixed little-endian layout with a
+ * version and an FNV-1a checksum, written through a temporary file and an
+ * atomic rename.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "network.h"
+
+static const uint8_t MAGIC[8] = {'n', 'n', 'm', 'o', 'd', 'e', 'l', 0};
+#define VERSION 1u
+#define MAX_LAYERS 1024u
+#define HEADER_BYTES 24 /* magic, version, layers, loss, reserved */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Bytes of a file for `layers` layers holding `params` parameters. */
+static int file_size(size_t layers, size_t params, size_t *out)
+{
+    size_t s = HEADER_BYTES, t;
+    return nn_mul_size(layers + 1, 8, &t) && nn_add_size(s, t, &s) && nn_mul_size(layers, 4, &t) &&
+           nn_add_size(s, t, &s) && nn_mul_size(params, 4, &t) && nn_add_size(s, t, &s) &&
+           nn_add_size(s, 8, out);
+}
+
+static nn_status encode(const nn_network *net, uint8_t **out, size_t *size)
+{
+    const size_t L = net->n_layers;
+    size_t n;
+    if (!file_size(L, net->n_params, &n)) return NN_ERR_OVERFLOW;
+    uint8_t *buf = malloc(n), *p = buf;
+    if (!buf) return NN_ERR_OUT_OF_MEMORY;
+    memcpy(p, MAGIC, 8);
+    put_u32(p + 8, VERSION);
+    put_u32(p + 12, (uint32_t)L);
+    put_u32(p + 16, (uint32_t)net->loss);
+    put_u32(p + 20, 0);
+    p += HEADER_BYTES;
+    put_u64(p, net->layers[0].in), p += 8;
+    for (size_t l = 0; l < L; l++) put_u64(p, net->layers[l].out), p += 8;
+    for (size_t l = 0; l < L; l++) put_u32(p, (uint32_t)net->layers[l].act), p += 4;
+    for (size_t i = 0; i < net->n_params; i++) {
+        uint32_t bits;
+        memcpy(&bits, &net->params[i], 4);
+        put_u32(p, bits), p += 4;
+    }
+    put_u64(p, fnv1a(buf, n - 8));
+    *out = buf, *size = n;
+    return NN_OK;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        const ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return 0;
+        p += w, n -= (size_t)w;
+    }
+    return 1;
+}
+
+nn_status nn_save(const nn_network *net, const char *path)
+{
+    if (!net || !path || !*path) return NN_ERR_INVALID_ARGUMENT;
+    uint8_t *buf;
+    size_t n;
+    nn_status s = encode(net, &buf, &n);
+    if (s) return s;
+    const size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) {
+        free(buf);
+        return NN_ERR_OUT_OF_MEMORY;
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    const int fd = mkstemp(tmp);
+    int ok = fd >= 0;
+    ok = ok && write_all(fd, buf, n) && fsync(fd) == 0;
+    if (fd >= 0 && close(fd) != 0) ok = 0;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok && fd >= 0) unlink(tmp);
+    if (ok) { /* make the rename itself durable */
+        char *slash = strrchr(tmp, '/');
+        if (slash) *slash = '\0';
+        const int dir = open(slash ? (slash == tmp ? "/" : tmp) : ".", O_RDONLY);
+        if (dir >= 0) {
+            fsync(dir);
+            close(dir);
+        }
+    }
+    free(tmp);
+    free(buf);
+    return ok ? NN_OK : NN_ERR_IO;
+}
+
+nn_status nn_load_memory(nn_network **out, const void *data, size_t size)
+{
+    if (!out || (!data && size)) return NN_ERR_INVALID_ARGUMENT;
+    const uint8_t *p = data;
+    if (size < HEADER_BYTES) return size >= 8 && memcmp(p, MAGIC, 8) != 0 ? NN_ERR_FORMAT : NN_ERR_TRUNCATED;
+    if (memcmp(p, MAGIC, 8) != 0) return NN_ERR_FORMAT;
+    if (get_u32(p + 8) != VERSION) return NN_ERR_VERSION;
+    const uint32_t L = get_u32(p + 12), loss = get_u32(p + 16);
+    if (L == 0 || L > MAX_LAYERS || loss > NN_CROSS_ENTROPY || get_u32(p + 20) != 0) return NN_ERR_FORMAT;
+    size_t min_size;
+    if (!file_size(L, 0, &min_size)) return NN_ERR_FORMAT;
+    if (size < min_size) return NN_ERR_TRUNCATED;
+    size_t sizes[MAX_LAYERS + 1], params = 0;
+    nn_activation acts[MAX_LAYERS];
+    const uint8_t *q = p + HEADER_BYTES;
+    for (uint32_t l = 0; l <= L; l++, q += 8) {
+        const uint64_t v = get_u64(q);
+        if (v == 0 || v > SIZE_MAX) return NN_ERR_FORMAT;
+        sizes[l] = (size_t)v;
+    }
+    for (uint32_t l = 0; l < L; l++, q += 4) {
+        const uint32_t a = get_u32(q);
+        if (a >= NN_ACTIVATION_COUNT) return NN_ERR_FORMAT;
+        acts[l] = (nn_activation)a;
+        size_t w;
+        if (!nn_mul_size(sizes[l], sizes[l + 1], &w) || !nn_add_size(w, sizes[l + 1], &w) ||
+            !nn_add_size(params, w, &params))
+            return NN_ERR_FORMAT;
+    }
+    size_t want;
+    if (!file_size(L, params, &want)) return NN_ERR_FORMAT;
+    if (size < want) return NN_ERR_TRUNCATED;
+    if (size > want) return NN_ERR_FORMAT;
+    if (get_u64(p + want - 8) != fnv1a(p, want - 8)) return NN_ERR_CHECKSUM;
+
+    nn_network *net;
+    nn_status s = nn_network_create(&net, L, sizes, acts, (nn_loss)loss, 0);
+    if (s == NN_ERR_INVALID_ARGUMENT || s == NN_ERR_OVERFLOW) return NN_ERR_FORMAT;
+    if (s) return s;
+    for (size_t i = 0; i < params; i++, q += 4) {
+        const uint32_t bits = get_u32(q);
+        memcpy(&net->params[i], &bits, 4);
+    }
+    if (!nn_all_finite(params, 1, net->params, params)) {
+        nn_network_destroy(net);
+        return NN_ERR_NON_FINITE;
+    }
+    *out = net;
+    return NN_OK;
+}
+
+nn_status nn_load(nn_network **out, const char *path)
+{
+    if (!out || !path) return NN_ERR_INVALID_ARGUMENT;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NN_ERR_IO;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size < 0) {
+        fclose(f);
+        return NN_ERR_IO;
+    }
+    const size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        return NN_ERR_OUT_OF_MEMORY;
+    }
+    const size_t got = fread(buf, 1, size, f);
+    const int err = ferror(f);
+    fclose(f);
+    nn_status s = err || got != size ? NN_ERR_IO : nn_load_memory(out, buf, size);
+    free(buf);
+    return s;
+}

@@ -1,0 +1,332 @@
+/* Files: IDX reading (valid and every kind of bad file), model save/load
+ * round trips, corrupt models, an interrupted save, and a short training run
+ * on Fashion-MNIST when the dataset is installed. Files are written into the
+ * current directory (CTest runs tests in the build tree). */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <zlib.h>
+
+#include "testutil.h"
+
+#define FASHION "/usr/share/datasets/fashion-mnist/"
+
+static void write_gz(const char *path, const uint8_t *bytes, size_t n)
+{
+    gzFile f = gzopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(gzwrite(f, bytes, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+}
+
+static void write_plain(const char *path, const uint8_t *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+}
+
+/* 3 images of 2x3 and their labels */
+static size_t make_images(uint8_t *b)
+{
+    const uint8_t head[] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3};
+    memcpy(b, head, 16);
+    for (int i = 0; i < 18; i++) b[16 + i] = (uint8_t)(i * 15);
+    return 34;
+}
+static size_t make_labels(uint8_t *b)
+{
+    const uint8_t l[] = {0, 0, 8, 1, 0, 0, 0, 3, 2, 0, 1};
+    memcpy(b, l, sizeof l);
+    return sizeof l;
+}
+
+START_TEST(idx_valid_files)
+{
+    uint8_t img[64], lab[16];
+    const size_t ni = make_images(img), nl = make_labels(lab);
+    write_gz("t_images.gz", img, ni);
+    write_gz("t_labels.gz", lab, nl);
+    nn_idx images, labels;
+    ck_assert_int_eq(nn_idx_read("t_images.gz", &images), NN_OK);
+    ck_assert_int_eq(nn_idx_read("t_labels.gz", &labels), NN_OK);
+    ck_assert_uint_eq(images.count, 3);
+    ck_assert_uint_eq(images.rows, 2);
+    ck_assert_uint_eq(images.cols, 3);
+    ck_assert_uint_eq(labels.count, 3);
+    ck_assert_int_eq(images.data[17], 17 * 15);
+    float *x, *y;
+    ck_assert_int_eq(nn_idx_dataset(&images, &labels, 3, &x, &y), NN_OK);
+    ck_assert_float_eq_tol(x[6], 6 * 15 / 255.0f, 1e-7f); /* image 1, pixel 0: column 1 */
+    ck_assert_float_eq(y[0 * 3 + 2], 1.0f);
+    ck_assert_float_eq(y[1 * 3 + 0], 1.0f);
+    ck_assert_float_eq(y[2 * 3 + 1], 1.0f);
+    ck_assert_float_eq(y[0 * 3 + 0], 0.0f);
+    free(x), free(y);
+    ck_assert_int_eq(nn_idx_dataset(&images, &labels, 2, &x, &y), NN_ERR_FORMAT); /* label 2 >= 2 */
+    nn_idx two = labels;
+    two.count = 2;
+    ck_assert_int_eq(nn_idx_dataset(&images, &two, 3, &x, &y), NN_ERR_FORMAT);
+    nn_idx_free(&images);
+    nn_idx_free(&labels);
+    nn_idx_free(NULL);
+    /* the same bytes decoded from memory */
+    ck_assert_int_eq(nn_idx_decode(img, ni, &images), NN_OK);
+    ck_assert_uint_eq(images.count * images.rows * images.cols, 18);
+    nn_idx_free(&images);
+}
+END_TEST
+
+START_TEST(idx_bad_files)
+{
+    uint8_t img[64], bad[64];
+    const size_t ni = make_images(img);
+    nn_idx d;
+    struct { const char *what; size_t at; uint8_t value; size_t len; nn_status want; } cases[] = {
+        {"bad magic", 2, 9, 34, NN_ERR_FORMAT},       /* data type not u8 */
+        {"bad magic byte 0", 0, 1, 34, NN_ERR_FORMAT},
+        {"wrong dims", 3, 2, 34, NN_ERR_FORMAT},      /* 2 dimensions */
+        {"zero count", 7, 0, 34, NN_ERR_FORMAT},
+        {"truncated payload", 0, 0, 30, NN_ERR_TRUNCATED},
+        {"truncated header", 0, 0, 10, NN_ERR_TRUNCATED},
+        {"trailing data", 0, 0, 35, NN_ERR_FORMAT},
+        {"more items than data", 7, 4, 34, NN_ERR_TRUNCATED},
+        {"absurd rows", 8, 0x7f, 34, NN_ERR_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        memcpy(bad, img, ni);
+        bad[ni] = 0;
+        if (cases[i].at || cases[i].value) bad[cases[i].at] = cases[i].value;
+        write_gz("t_bad.gz", bad, cases[i].len);
+        ck_assert_msg(nn_idx_read("t_bad.gz", &d) == cases[i].want, "%s (file)", cases[i].what);
+        ck_assert_ptr_null(d.data);
+        ck_assert_msg(nn_idx_decode(bad, cases[i].len, &d) == cases[i].want, "%s (memory)", cases[i].what);
+    }
+    write_plain("t_plain.idx", img, ni); /* a valid IDX, but not gzip */
+    ck_assert_int_eq(nn_idx_read("t_plain.idx", &d), NN_ERR_FORMAT);
+    ck_assert_int_eq(nn_idx_read("t_missing.gz", &d), NN_ERR_IO);
+    ck_assert_int_eq(nn_idx_read(NULL, &d), NN_ERR_INVALID_ARGUMENT);
+    /* a corrupt deflate stream: flip bytes inside the compressed data */
+    write_gz("t_corrupt.gz", img, ni);
+    FILE *f = fopen("t_corrupt.gz", "rb");
+    uint8_t gz[256];
+    const size_t n = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    for (size_t i = 12; i < n - 8; i++) gz[i] ^= 0x5a;
+    write_plain("t_corrupt.gz", gz, n);
+    const nn_status s = nn_idx_read("t_corrupt.gz", &d);
+    ck_assert_msg(s == NN_ERR_FORMAT || s == NN_ERR_TRUNCATED, "corrupt gzip: %s", nn_strerror(s));
+    /* a gzip file cut short */
+    write_plain("t_short.gz", gz, n / 2);
+    ck_assert_int_ne(nn_idx_read("t_short.gz", &d), NN_OK);
+}
+END_TEST
+
+static nn_network *sample_net(uint64_t seed)
+{
+    const size_t sizes[] = {6, 9, 4};
+    const nn_activation acts[] = {NN_LEAKY_RELU, NN_SOFTMAX};
+    nn_network *net;
+    ck_assert_int_eq(nn_network_create(&net, 2, sizes, acts, NN_CROSS_ENTROPY, seed), NN_OK);
+    return net;
+}
+
+static uint8_t *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*n + 16);
+    ck_assert_uint_eq(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+/* FNV-1a 64 as the format defines it, to forge files with valid checksums */
+static void fix_checksum(uint8_t *b, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n - 8; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++) b[n - 8 + i] = (uint8_t)(h >> (8 * i));
+}
+
+START_TEST(model_round_trip_is_bitwise)
+{
+    nn_network *net = sample_net(11);
+    float *x = tu_random(6 * 20, 3, -2, 2), *y = calloc(4 * 20, sizeof(float));
+    for (int j = 0; j < 20; j++) y[j * 4 + j % 4] = 1;
+    nn_optimizer adam = nn_optimizer_default(NN_ADAM);
+    ck_assert_int_eq(nn_set_optimizer(net, &adam), NN_OK);
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(nn_train_step(net, x, 6, y, 4, 20, 0.01f, NULL), NN_OK);
+    ck_assert_int_eq(nn_save(net, "t_model.nnm"), NN_OK);
+    nn_network *back = NULL;
+    ck_assert_int_eq(nn_load(&back, "t_model.nnm"), NN_OK);
+    ck_assert_uint_eq(nn_weights_digest(back), nn_weights_digest(net));
+    ck_assert_uint_eq(nn_network_layers(back), 2);
+    ck_assert_int_eq(nn_network_activation(back, 0), NN_LEAKY_RELU);
+    ck_assert_int_eq(nn_network_loss(back), NN_CROSS_ENTROPY);
+    float out1[80], out2[80];
+    ck_assert_int_eq(nn_forward(net, x, 6, 20, out1, 4), NN_OK);
+    ck_assert_int_eq(nn_forward(back, x, 6, 20, out2, 4), NN_OK);
+    ck_assert(memcmp(out1, out2, sizeof out1) == 0);
+    /* overwriting an existing model works, and leaves no temporary */
+    ck_assert_int_eq(nn_save(back, "t_model.nnm"), NN_OK);
+    DIR *dir = opendir(".");
+    struct dirent *e;
+    while ((e = readdir(dir))) ck_assert_msg(strstr(e->d_name, "t_model.nnm.tmp") == NULL, "%s left", e->d_name);
+    closedir(dir);
+    ck_assert_int_eq(nn_save(net, "no_such_dir/m.nnm"), NN_ERR_IO);
+    ck_assert_int_eq(nn_save(NULL, "x"), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_load(&back, "t_missing.nnm"), NN_ERR_IO);
+    nn_network_destroy(back);
+    nn_network_destroy(net);
+    free(x), free(y);
+}
+END_TEST
+
+START_TEST(model_corrupt_files)
+{
+    nn_network *net = sample_net(12), *out = NULL;
+    ck_assert_int_eq(nn_save(net, "t_good.nnm"), NN_OK);
+    size_t n;
+    uint8_t *good = read_file("t_good.nnm", &n), *b = malloc(n + 16);
+    /* every truncation: a status, never a crash or a network */
+    for (size_t len = 0; len < n; len++) {
+        const nn_status s = nn_load_memory(&out, good, len);
+        ck_assert_msg(s == NN_ERR_TRUNCATED, "cut at %zu of %zu: %s", len, n, nn_strerror(s));
+        ck_assert_ptr_null(out);
+    }
+    memcpy(b, good, n);
+    b[n] = 0;
+    ck_assert_int_eq(nn_load_memory(&out, b, n + 1), NN_ERR_FORMAT); /* trailing byte */
+    memcpy(b, good, n);
+    b[0] = 'N';
+    ck_assert_int_eq(nn_load_memory(&out, b, n), NN_ERR_FORMAT); /* magic */
+    memcpy(b, good, n);
+    b[8] = 2;
+    ck_assert_int_eq(nn_load_memory(&out, b, n), NN_ERR_VERSION);
+    for (size_t i = 24; i < n - 8; i += 7) { /* any flipped bit in sizes, activations, parameters */
+        memcpy(b, good, n);
+        b[i] ^= 0x10;
+        const nn_status s = nn_load_memory(&out, b, n);
+        ck_assert_msg(s == NN_ERR_CHECKSUM || s == NN_ERR_FORMAT || s == NN_ERR_TRUNCATED,
+                      "flip at %zu: %s", i, nn_strerror(s));
+        ck_assert_ptr_null(out);
+    }
+    memcpy(b, good, n);
+    b[n - 1] ^= 1;
+    ck_assert_int_eq(nn_load_memory(&out, b, n), NN_ERR_CHECKSUM);
+    /* forged with a valid checksum: NaN parameter; softmax on the hidden layer */
+    const size_t params_at = 24 + 8 * 3 + 4 * 2;
+    memcpy(b, good, n);
+    const float nan = NAN;
+    memcpy(b + params_at + 4, &nan, 4);
+    fix_checksum(b, n);
+    ck_assert_int_eq(nn_load_memory(&out, b, n), NN_ERR_NON_FINITE);
+    memcpy(b, good, n);
+    b[24 + 8 * 3] = NN_SOFTMAX;
+    fix_checksum(b, n);
+    ck_assert_int_eq(nn_load_memory(&out, b, n), NN_ERR_FORMAT);
+    memcpy(b, good, n);
+    b[12] = 0xff, b[13] = 0xff; /* absurd layer count */
+    ck_assert_int_eq(nn_load_memory(&out, b, n), NN_ERR_FORMAT);
+    ck_assert_ptr_null(out);
+    write_plain("t_trunc.nnm", good, n / 2);
+    ck_assert_int_eq(nn_load(&out, "t_trunc.nnm"), NN_ERR_TRUNCATED);
+    free(good), free(b);
+    nn_network_destroy(net);
+}
+END_TEST
+
+/* A save that fails part-way (the file-size limit stands in for a full disk)
+ * returns NN_ERR_IO, leaves the previous model intact and no temporary. */
+START_TEST(interrupted_save_keeps_old_model)
+{
+    nn_network *old_net = sample_net(21);
+    ck_assert_int_eq(nn_save(old_net, "t_keep.nnm"), NN_OK);
+    const uint64_t old_digest = nn_weights_digest(old_net);
+    const size_t sizes[] = {300, 300, 10};
+    const nn_activation acts[] = {NN_RELU, NN_SOFTMAX};
+    nn_network *big;
+    ck_assert_int_eq(nn_network_create(&big, 2, sizes, acts, NN_CROSS_ENTROPY, 5), NN_OK);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {.rlim_cur = 4096, .rlim_max = RLIM_INFINITY};
+    getrlimit(RLIMIT_FSIZE, &lim);
+    const struct rlimit small = {.rlim_cur = 4096, .rlim_max = lim.rlim_max};
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    ck_assert_int_eq(nn_save(big, "t_keep.nnm"), NN_ERR_IO);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    nn_network *back = NULL;
+    ck_assert_int_eq(nn_load(&back, "t_keep.nnm"), NN_OK);
+    ck_assert_uint_eq(nn_weights_digest(back), old_digest);
+    DIR *dir = opendir(".");
+    struct dirent *e;
+    while ((e = readdir(dir))) ck_assert_msg(strstr(e->d_name, "t_keep.nnm.tmp") == NULL, "%s left", e->d_name);
+    closedir(dir);
+    nn_network_destroy(back);
+    nn_network_destroy(big);
+    nn_network_destroy(old_net);
+}
+END_TEST
+
+/* 784-128-10 with Adam on the first 10000 training images for 2 epochs: far
+ * above chance (0.1) on 2000 test images. Skipped (passes) without data. */
+START_TEST(fashion_mnist_slice_trains)
+{
+    nn_idx ti, tl, vi, vl;
+    if (nn_idx_read(FASHION "train-images-idx3-ubyte.gz", &ti) != NN_OK) {
+        printf("fashion-mnist not installed: skipping\n");
+        return;
+    }
+    ck_assert_int_eq(nn_idx_read(FASHION "train-labels-idx1-ubyte.gz", &tl), NN_OK);
+    ck_assert_int_eq(nn_idx_read(FASHION "t10k-images-idx3-ubyte.gz", &vi), NN_OK);
+    ck_assert_int_eq(nn_idx_read(FASHION "t10k-labels-idx1-ubyte.gz", &vl), NN_OK);
+    ck_assert_uint_eq(ti.count, 60000);
+    ck_assert_uint_eq(vi.count, 10000);
+    ti.count = tl.count = 10000, vi.count = vl.count = 2000;
+    float *x, *y, *vx, *vy;
+    ck_assert_int_eq(nn_idx_dataset(&ti, &tl, 10, &x, &y), NN_OK);
+    ck_assert_int_eq(nn_idx_dataset(&vi, &vl, 10, &vx, &vy), NN_OK);
+    const size_t sizes[] = {784, 128, 10};
+    const nn_activation acts[] = {NN_RELU, NN_SOFTMAX};
+    nn_network *net;
+    ck_assert_int_eq(nn_network_create(&net, 2, sizes, acts, NN_CROSS_ENTROPY, 1), NN_OK);
+    nn_optimizer adam = nn_optimizer_default(NN_ADAM);
+    ck_assert_int_eq(nn_set_optimizer(net, &adam), NN_OK);
+    const nn_train_options opt = {.epochs = 2, .batch_size = 64, .learning_rate = 1e-3f, .shuffle_seed = 1};
+    ck_assert_int_eq(nn_train(net, x, 784, y, 10, 10000, &opt, NULL, NULL), NN_OK);
+    float *out = malloc(10 * 2000 * sizeof(float));
+    ck_assert_int_eq(nn_forward(net, vx, 784, 2000, out, 10), NN_OK);
+    size_t right = 0;
+    for (size_t j = 0; j < 2000; j++) {
+        size_t best = 0;
+        for (size_t i = 1; i < 10; i++) best = out[j * 10 + i] > out[j * 10 + best] ? i : best;
+        right += vy[j * 10 + best] == 1.0f;
+    }
+    const double acc = (double)right / 2000.0;
+    printf("fashion-mnist slice: test accuracy %.3f\n", acc);
+    ck_assert_msg(acc > 0.75, "accuracy %.3f", acc);
+    free(out), free(x), free(y), free(vx), free(vy);
+    nn_network_destroy(net);
+    nn_idx_free(&ti), nn_idx_free(&tl), nn_idx_free(&vi), nn_idx_free(&vl);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("io");
+    TCase *tc = tcase_create("io");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, idx_valid_files);
+    tcase_add_test(tc, idx_bad_files);
+    tcase_add_test(tc, model_round_trip_is_bitwise);
+    tcase_add_test(tc, model_corrupt_files);
+    tcase_add_test(tc, interrupted_save_keeps_old_model);
+    tcase_add_test(tc, fashion_mnist_slice_trains);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
