@@ -33,6 +33,7 @@ static inline vf vf_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
 static inline vf vf_max(vf a, vf b) { return vmaxnmq_f32(a, b); }
 static inline vf vf_min(vf a, vf b) { return vminnmq_f32(a, b); }
 static inline vf vf_sqrt(vf a) { return vsqrtq_f32(a); }
+static inline vf vf_abs(vf a) { return vabsq_f32(a); }
 static inline float vf_hsum(vf a) { return vaddvq_f32(a); }
 static inline float vf_hmax(vf a) { return vmaxvq_f32(a); }
 static inline vm vf_gt(vf a, vf b) { return vcgtq_f32(a, b); }

@@ -24,6 +24,7 @@ static inline vf vf_fma(vf a, vf b, vf c) { return a * b + c; } /* no FMA unit a
 static inline vf vf_max(vf a, vf b) { return a > b ? a : b; }
 static inline vf vf_min(vf a, vf b) { return a < b ? a : b; }
 static inline vf vf_sqrt(vf a) { return sqrtf(a); }
+static inline vf vf_abs(vf a) { return fabsf(a); }
 static inline float vf_hsum(vf a) { return a; }
 static inline float vf_hmax(vf a) { return a; }
 static inline vm vf_gt(vf a, vf b) { return a > b; }
