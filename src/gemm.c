@@ -242,7 +242,8 @@ static void pack_a_part(const plan *p, int t, int nt)
     }
 }
 
-static void compute_columns(const plan *p, int t, size_t j_begin, size_t j_end)
+/* C[i_begin:i_end, j_begin:j_end], both ranges on tile boundaries. */
+static void compute_block(const plan *p, int t, size_t i_begin, size_t i_end, size_t j_begin, size_t j_end)
 {
     const nn_kernels *kr = p->kr;
     const size_t mr = p->mr, nr = kr->nr, kc_max = kr->kc;
@@ -255,9 +256,9 @@ static void compute_columns(const plan *p, int t, size_t j_begin, size_t j_end)
         for (size_t pc = 0; pc < p->k; pc += kc_max) {
             const size_t kc = min_size(kc_max, p->k - pc);
             const float beta = pc == 0 ? p->beta : 1.0f;
-            for (size_t ic = 0; ic < p->m; ic += p->mc) {
-                const size_t mc = min_size(p->mc, p->m - ic);
-                if (p->pack_b && ic == 0) {
+            for (size_t ic = i_begin; ic < i_end; ic += p->mc) {
+                const size_t mc = min_size(p->mc, i_end - ic);
+                if (p->pack_b && ic == i_begin) {
                     for (size_t jr = 0; jr < nc; jr += nr) {
                         const size_t j = jc + jr;
                         pack_b_panel(nr, min_size(nr, nc - jr), kc, p->b + pc + j * p->ldb, p->ldb,
@@ -275,7 +276,7 @@ static void compute_columns(const plan *p, int t, size_t j_begin, size_t j_end)
                         b_ks = p->tb == NN_NO_TRANS ? 1 : p->ldb;
                         b_js = p->tb == NN_NO_TRANS ? p->ldb : 1;
                     } else { /* the partial panel: once per K block */
-                        if (ic == 0) {
+                        if (ic == i_begin) {
                             const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
                                                                     : p->b + j + pc * p->ldb;
                             pack_b_panel(nr, nn, kc, src, p->ldb, p->tb, bpack);
@@ -313,11 +314,19 @@ static void run_thread(const plan *p, int t, int nt)
         }
 #endif
     }
-    /* columns split on NR boundaries so the tile grid is the same for any nt */
-    const size_t panels = (p->n + p->kr->nr - 1) / p->kr->nr;
-    const size_t lo = panels * (size_t)t / (size_t)nt, hi = panels * (size_t)(t + 1) / (size_t)nt;
-    const size_t j_begin = lo * p->kr->nr, j_end = min_size(hi * p->kr->nr, p->n);
-    if (j_begin < j_end) compute_columns(p, t, j_begin, j_end);
+    /* Threads split C on tile boundaries, so the tile grid, and with it every
+     * element's summation order, is the same for any nt: by columns, or by
+     * rows where the row panels divide more evenly (e.g. 256 x 128: 8 row
+     * panels split 4 + 4, 11 column panels 5 + 6). */
+    const size_t mr = p->mr, nr = p->kr->nr;
+    const size_t npan = (p->n + nr - 1) / nr, mpan = (p->m + mr - 1) / mr, k = (size_t)nt;
+    const int by_rows = nt > 1 && (mpan + k - 1) / k * npan < (npan + k - 1) / k * mpan;
+    const size_t pan = by_rows ? mpan : npan, step = by_rows ? mr : nr, len = by_rows ? p->m : p->n;
+    const size_t lo = pan * (size_t)t / k, hi = pan * (size_t)(t + 1) / k;
+    const size_t b = lo * step, e = min_size(hi * step, len);
+    if (b >= e) return;
+    if (by_rows) compute_block(p, t, b, e, 0, p->n);
+    else compute_block(p, t, 0, p->m, b, e);
 }
 
 static void scale_c(const nn_gemm_args *g)

@@ -155,7 +155,10 @@ START_TEST(threads_bitwise_identical)
 {
     nn_isa isas[NN_ISA_COUNT];
     const int n_isa = tu_isas(isas);
-    const size_t m = 200, n = 257, k = 300;
+    /* 200 x 257 splits by columns, 256 x 128 by rows (see run_thread) */
+    const size_t shapes[2][3] = {{200, 257, 300}, {256, 128, 300}};
+    for (int sh = 0; sh < 2; sh++) {
+    const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
     float *a = tu_random(m * k, 1, -1, 1), *b = tu_random(k * n, 2, -1, 1);
     float *c1 = malloc(m * n * sizeof *c1), *ct = malloc(m * n * sizeof *ct);
     for (int s = 0; s < n_isa; s++) {
@@ -177,6 +180,7 @@ START_TEST(threads_bitwise_identical)
         }
     }
     free(a), free(b), free(c1), free(ct);
+    }
 }
 END_TEST
 

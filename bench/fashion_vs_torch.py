@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Time per epoch on Fashion-MNIST: nntrain against PyTorch, run in one go.
+
+    bench/fashion_vs_torch.py [--epochs 2] [--nntrain build/nntrain]
+
+Both train 784-256-128-10 (ReLU, softmax + cross-entropy) with Adam, learning
+rate 1e-3, minibatch 128, shuffled each epoch, on the 60000 training images
+of /usr/share/datasets/fashion-mnist, and report seconds per epoch (training
+only; evaluation excluded) and the final test accuracy. PyTorch runs at every
+combination of 1..cores intra-op and OpenBLAS threads; its fastest counts.
+The two alternate (nn, torch, nn, torch ...) so that the machine's drifting
+speed hits both alike. Skips PyTorch with a message where it is missing.
+Use Debian's /usr/bin/python3 (python3-numpy, python3-torch).
+"""
+import gzip
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def load(kind):
+    import numpy as np
+    with gzip.open(f"{DATA}/{kind}-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255
+    with gzip.open(f"{DATA}/{kind}-labels-idx1-ubyte.gz") as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+    return x, y
+
+
+def torch_worker(epochs, threads):
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    xtr, ytr = (torch.from_numpy(a) for a in load("train"))
+    xte, yte = (torch.from_numpy(a) for a in load("t10k"))
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
+                                torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs):
+        perm = torch.randperm(len(xtr))
+        t0 = time.perf_counter()
+        for i in range(0, len(xtr), 128):
+            idx = perm[i:i + 128]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(xtr[idx]), ytr[idx]).backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    with torch.no_grad():
+        acc = (model(xte).argmax(1) == yte).float().mean().item()
+    print(f"{statistics.median(times)} {acc}")
+
+
+def run_torch(epochs, threads, blas):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(blas))
+    env.pop("OPENBLAS_CORETYPE", None)
+    env.pop("OPENBLAS_L2_SIZE", None)
+    out = subprocess.run([sys.executable, __file__, "--worker", str(epochs), str(threads)], env=env,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return None, (out.stderr.strip().splitlines() or ["failed"])[-1]
+    t, acc = out.stdout.split()
+    return (float(t), float(acc)), None
+
+
+def run_nn(nntrain, epochs):
+    out = subprocess.run([nntrain, "--epochs", str(epochs), "--schedule", "constant", "--quiet",
+                          "--save", "", "--csv", "", "--svg", ""], capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    secs = [float(m) for m in re.findall(r"train loss \S+\s+(\S+) s", out.stdout)]
+    acc = [float(m) for m in re.findall(r"test accuracy: (\S+)", out.stdout)]
+    return statistics.median(secs), acc[-1]
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        torch_worker(int(sys.argv[2]), int(sys.argv[3]))
+        return 0
+    args = sys.argv[1:]
+    opt = lambda k, d: args[args.index(k) + 1] if k in args else d
+    epochs = int(opt("--epochs", 2))
+    nntrain = opt("--nntrain", os.path.join(os.path.dirname(__file__), "..", "build", "nntrain"))
+    if not os.path.exists(f"{DATA}/train-images-idx3-ubyte.gz"):
+        print("Fashion-MNIST missing: apt-get install dataset-fashion-mnist", file=sys.stderr)
+        return 1
+    cores = os.cpu_count() or 1
+    nn_runs, torch_runs, skipped = [], {}, None
+    for rnd in range(2):
+        r = run_nn(nntrain, epochs)
+        if r is None:
+            print(f"cannot run {nntrain}: build it first", file=sys.stderr)
+            return 1
+        nn_runs.append(r)
+        for t in range(1, cores + 1):
+            for b in range(1, cores + 1):
+                v, err = run_torch(epochs, t, b)
+                if v is None:
+                    skipped = err
+                else:
+                    torch_runs.setdefault((t, b), []).append(v)
+        print(f"round {rnd + 1}/2 done", file=sys.stderr)
+    nn_sec = statistics.median(r[0] for r in nn_runs)
+    print(f"Fashion-MNIST, 784-256-128-10, Adam 1e-3, minibatch 128, {epochs} epochs, seconds per epoch (median):")
+    print(f"  nn (nntrain)                {nn_sec:7.3f} s   test accuracy {nn_runs[-1][1]:.4f}")
+    if not torch_runs:
+        print(f"  torch skipped: {skipped}")
+        return 0
+    best = None
+    for (t, b), runs in sorted(torch_runs.items()):
+        sec = statistics.median(r[0] for r in runs)
+        print(f"  torch (omp {t}, blas {b})      {sec:7.3f} s   test accuracy {runs[-1][1]:.4f}")
+        if best is None or sec < best[0]:
+            best = (sec, t, b)
+    print(f"nn time / torch time (fastest torch: omp {best[1]}, blas {best[2]}): {nn_sec / best[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
