@@ -42,6 +42,17 @@ cc -std=c11 tests/install/consumer.c -o build/install-check/pc_static $(pkg-conf
   -Wl,-Bstatic $(pkg-config --libs-only-L --libs-only-l nn) -Wl,-Bdynamic $(pkg-config --static --libs nn)
 build/install-check/pc_static
 
+step "libFuzzer: model loader and IDX reader (clang, ASan + UBSan, 20 s each)"
+fsan="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1"
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-14 -DNN_BUILD_FUZZ=ON -DNN_BUILD_TESTS=OFF \
+  -DNN_BUILD_BENCH=OFF -DNN_BUILD_EXAMPLES=OFF -DNN_WITH_OPENMP=OFF -DNN_WERROR=ON \
+  -DCMAKE_C_FLAGS="$fsan" >/dev/null
+cmake --build build-fuzz -j"$jobs"
+for target in model idx; do
+  rm -rf "build-fuzz/corpus_$target" && cp -r "fuzz/corpus/$target" "build-fuzz/corpus_$target"
+  (cd build-fuzz && "./fuzz_$target" -max_total_time=20 -print_final_stats=0 "corpus_$target" 2>&1 | tail -n 1)
+done
+
 step "AArch64 cross build + tests under qemu (NEON)"
 cmake -S . -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DNN_WERROR=ON \
   -DNN_BUILD_BENCH=OFF -DNN_WITH_HWLOC=OFF >/dev/null

@@ -34,12 +34,6 @@
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
-/* op(X)(i, p) for a matrix stored column-major with leading dimension ld. */
-static inline float op_at(const float *x, size_t ld, nn_transpose t, size_t i, size_t p)
-{
-    return t == NN_NO_TRANS ? x[i + p * ld] : x[p + i * ld];
-}
-
 /* Pack op(A)[0:m, 0:kc] (x points at its (0, 0)) into one MR-row panel:
  * dst[p·MR + i], rows m..MR-1 zero. */
 static void pack_a_panel(size_t mr, size_t m, size_t kc, const float *x, size_t ld,

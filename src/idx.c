@@ -81,6 +81,36 @@ static nn_status gz_exact(gzFile f, void *dst, size_t n)
     return NN_OK;
 }
 
+/* Read the payload, growing the buffer as data arrives (doubling from
+ * 1 MiB), so a header that claims more than the file holds cannot make us
+ * allocate it: memory stays within twice what is really there. */
+static nn_status gz_payload(gzFile f, size_t payload, uint8_t **out)
+{
+    size_t cap = payload < (1u << 20) ? payload : 1u << 20, have = 0;
+    uint8_t *buf = malloc(cap ? cap : 1);
+    if (!buf) return NN_ERR_OUT_OF_MEMORY;
+    nn_status s = NN_OK;
+    while (have < payload) {
+        if (have == cap) {
+            const size_t grown = cap > payload / 2 ? payload : 2 * cap;
+            uint8_t *bigger = realloc(buf, grown);
+            if (!bigger) {
+                s = NN_ERR_OUT_OF_MEMORY;
+                break;
+            }
+            buf = bigger, cap = grown;
+        }
+        if ((s = gz_exact(f, buf + have, cap - have))) break;
+        have = cap;
+    }
+    if (s) {
+        free(buf);
+        return s;
+    }
+    *out = buf;
+    return NN_OK;
+}
+
 nn_status nn_idx_read(const char *gz_path, nn_idx *out)
 {
     if (!gz_path || !out) return NN_ERR_INVALID_ARGUMENT;
@@ -97,8 +127,7 @@ nn_status nn_idx_read(const char *gz_path, nn_idx *out)
     else if (!s) s = gz_exact(f, head + 4, 4);
     if (!s) s = parse_header(head, head[3] == 3 ? 16 : 8, &d, &header);
     if (!s) s = payload_size(&d, &payload);
-    if (!s && !(d.data = malloc(payload ? payload : 1))) s = NN_ERR_OUT_OF_MEMORY;
-    if (!s) s = gz_exact(f, d.data, payload);
+    if (!s) s = gz_payload(f, payload, &d.data);
     if (!s) { /* nothing may follow the payload */
         uint8_t extra;
         const int more = gzread(f, &extra, 1);

@@ -94,11 +94,15 @@ START_TEST(idx_bad_files)
         {"trailing data", 0, 0, 35, NN_ERR_FORMAT},
         {"more items than data", 7, 4, 34, NN_ERR_TRUNCATED},
         {"absurd rows", 8, 0x7f, 34, NN_ERR_FORMAT},
+        /* claims ~2^31 x 256 x 3 bytes, holds 18: must not try to allocate it
+         * (found by fuzz_idx) */
+        {"huge claim", 4, 0x7f, 34, NN_ERR_TRUNCATED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         memcpy(bad, img, ni);
         bad[ni] = 0;
         if (cases[i].at || cases[i].value) bad[cases[i].at] = cases[i].value;
+        if (cases[i].want == NN_ERR_TRUNCATED && cases[i].at == 4) bad[10] = 1, bad[11] = 0; /* rows 256 */
         write_gz("t_bad.gz", bad, cases[i].len);
         ck_assert_msg(nn_idx_read("t_bad.gz", &d) == cases[i].want, "%s (file)", cases[i].what);
         ck_assert_ptr_null(d.data);
