@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential cmake pkg-config libhwloc-dev check libbenchmark-dev libbenchmark-tools
       zlib1g-dev libopenblas-dev gnuplot-nox dataset-fashion-mnist python3)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user clang-14 libclang-rt-14-dev)
+  pkgs+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user clang-14 libclang-rt-14-dev libomp-14-dev)
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     $SUDO dpkg --add-architecture arm64
   fi
