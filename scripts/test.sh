@@ -3,7 +3,9 @@
 #   1. a release build with warnings as errors and all Check suites (CTest)
 #   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. `cmake --install`, and a consumer built through find_package(nn) and pkg-config
-#   4. an AArch64 cross build whose suites (NEON path) run under qemu-aarch64
+#   4. ThreadSanitizer over the threaded suites (scripts/tsan.sh)
+#   5. libFuzzer on the model loader and the IDX reader, 20 s each
+#   6. an AArch64 cross build whose suites (NEON path) run under qemu-aarch64
 # Build trees go to build-*/ in the repository; tests write only there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +43,9 @@ LD_LIBRARY_PATH="$prefix/lib" build/install-check/pc_shared
 cc -std=c11 tests/install/consumer.c -o build/install-check/pc_static $(pkg-config --cflags nn) \
   -Wl,-Bstatic $(pkg-config --libs-only-L --libs-only-l nn) -Wl,-Bdynamic $(pkg-config --static --libs nn)
 build/install-check/pc_static
+
+step "ThreadSanitizer (clang + LLVM OpenMP + Archer) on the threaded suites"
+bash scripts/tsan.sh
 
 step "libFuzzer: model loader and IDX reader (clang, ASan + UBSan, 20 s each)"
 fsan="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1"
