@@ -6,15 +6,15 @@
  *   vf_load, vf_store, vf_loadn(p, n, fill), vf_storen(p, v, n)  (n < VF_WIDTH
  *                     lanes; the others are `fill`)
  *   vf_set1, vf_add, vf_sub, vf_mul, vf_div, vf_fma(a, b, c) = a·b + c,
- *   vf_max, vf_min, vf_abs, vf_sqrt, vf_hsum, vf_hmax, vf_pow2i (2^n for integer
- *   valued n in [−126, 127]), vf_gt, vf_lt, vf_isnan, vf_select(m, a, b)
+ *   vf_max(a, b), vf_min(a, b) (b when either is NaN), vf_abs, vf_sqrt,
+ *   vf_recip (1/x to about 1 ULP for x in [1, 2]), vf_hsum, vf_hmax,
+ *   vf_pow2i (2^n for integer valued n in [−126, 127]), vf_gt, vf_lt,
+ *   vf_isnan, vf_select(m, a, b), and optionally vf_scale2 (p·2^n, with
+ *   NN_HAVE_VF_SCALE2 defined)
  *
  * and then includes this file, which defines static kernels and the
  * NN_VECTOR_KERNELS initializer for the ISA's nn_kernels table. The same
  * algorithm on every ISA is what makes the ISAs agree to a few ULP.
- *
- * vf_max/vf_min need not handle NaN: the functions below restore NaN where
- * it matters.
  */
 #ifndef NN_VECTOR_IMPL_H
 #define NN_VECTOR_IMPL_H
@@ -24,9 +24,18 @@
 
 #include "../kernels.h"
 
-/* Loop over n elements a vector at a time; the last step has r_ < VF_WIDTH
- * lanes and goes through the partial load/store. */
-#define NN_FOR_VECTORS(n) for (size_t i_ = 0, r_; i_ < (n) && ((r_ = (n) - i_ < VF_WIDTH ? (n) - i_ : VF_WIDTH), 1); i_ += VF_WIDTH)
+/* Run the statements over n elements a vector at a time: a main loop of full
+ * vectors (where r_ == VF_WIDTH is a constant, so LD/ST compile to plain
+ * loads and stores), then one partial step of r_ < VF_WIDTH lanes. */
+#define NN_MAP(n, ...)                                                                  \
+    do {                                                                                \
+        size_t i_ = 0, r_ = VF_WIDTH;                                                   \
+        for (; i_ + VF_WIDTH <= (n); i_ += VF_WIDTH) { __VA_ARGS__ }                    \
+        if (i_ < (n)) {                                                                 \
+            r_ = (n) - i_;                                                              \
+            __VA_ARGS__                                                                 \
+        }                                                                               \
+    } while (0)
 #define LD(p) (r_ == VF_WIDTH ? vf_load((p) + i_) : vf_loadn((p) + i_, r_, 0.0f))
 #define ST(p, v)                                                                        \
     do {                                                                                \
@@ -34,14 +43,26 @@
         else vf_storen((p) + i_, (v), r_);                                              \
     } while (0)
 
+#ifndef NN_HAVE_VF_SCALE2
+/* p·2^n for integer-valued n in [−150, 129], in two factors so that results
+ * down to the smallest subnormal and the overflow to +Inf come out right.
+ * (AVX-512 has vscalefps for this and defines its own.) */
+static inline vf vf_scale2(vf p, vf n)
+{
+    const vf magic = vf_set1(12582912.0f);
+    const vf n1 = vf_sub(vf_fma(n, vf_set1(0.5f), magic), magic);
+    return vf_mul(vf_mul(p, vf_pow2i(n1)), vf_pow2i(vf_sub(n, n1)));
+}
+#endif
+
 /* exp(x) for every float x: Cody–Waite range reduction x = n·ln2 + r,
- * |r| <= ln2/2, a degree-7 polynomial (Cephes expf coefficients), and the
- * scaling by 2^n split in two factors so that results down to the smallest
- * subnormal and the overflow to +Inf come out right. Max error about 1 ULP
- * for normal results (tests/test_activations.c checks against libm). */
+ * |r| <= ln2/2, a degree-7 polynomial (Cephes expf coefficients), and an
+ * exact scaling by 2^n. Max error about 1 ULP for normal results
+ * (tests/test_activations.c checks against libm). NaN passes through because
+ * vf_max/vf_min return their second operand when either is NaN. */
 static inline vf vexp(vf x)
 {
-    const vf xc = vf_min(vf_max(x, vf_set1(-104.0f)), vf_set1(89.0f));
+    const vf xc = vf_min(vf_set1(89.0f), vf_max(vf_set1(-104.0f), x));
     const vf magic = vf_set1(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
     const vf n = vf_sub(vf_fma(xc, vf_set1(1.44269504088896341f), magic), magic);
     vf r = vf_fma(n, vf_set1(-0.693359375f), xc);
@@ -53,30 +74,32 @@ static inline vf vexp(vf x)
     p = vf_fma(p, r, vf_set1(1.6666665459e-1f));
     p = vf_fma(p, r, vf_set1(5.0000001201e-1f));
     p = vf_fma(p, vf_mul(r, r), vf_add(r, vf_set1(1.0f)));
-    const vf n1 = vf_sub(vf_fma(n, vf_set1(0.5f), magic), magic);
-    const vf n2 = vf_sub(n, n1);
-    const vf y = vf_mul(vf_mul(p, vf_pow2i(n1)), vf_pow2i(n2));
-    return vf_select(vf_isnan(x), x, y);
+    return vf_scale2(p, n);
 }
 
 /* One exp of −|x|, so neither side overflows: 1/(1+e) for x >= 0, e/(1+e)
- * below, which keeps subnormal results for x < −87. */
+ * below, which keeps subnormal results for x < −87. 1 + e lies in [1, 2],
+ * where vf_recip (a refined reciprocal estimate) is accurate and much
+ * cheaper than a division. */
 static inline vf vsigmoid(vf x)
 {
-    const vf zero = vf_set1(0.0f), one = vf_set1(1.0f);
-    const vf e = vexp(vf_sub(zero, vf_max(x, vf_sub(zero, x))));
-    const vf num = vf_select(vf_lt(x, zero), e, one);
-    return vf_div(num, vf_add(one, e));
+    const vf one = vf_set1(1.0f);
+    const vf e = vexp(vf_sub(vf_set1(0.0f), vf_abs(x)));
+    const vf num = vf_select(vf_lt(x, vf_set1(0.0f)), e, one);
+    return vf_mul(num, vf_recip(vf_add(one, e)));
 }
 
-/* tanh: an odd Taylor polynomial (to x^15) for |x| < 0.4, where 1 − 2/(e^2x + 1)
- * would cancel; that formula elsewhere (it saturates to ±1 and keeps NaN). */
+/* tanh: an odd Taylor polynomial (to x^15) for |x| < 0.4; above it
+ * (1 − e)/(1 + e) with e = exp(−2|x|) <= 0.45, which neither cancels nor
+ * overflows (1 + e in [1, 1.45] suits vf_recip), saturates to ±1 and keeps
+ * NaN. */
 static inline vf vtanh(vf x)
 {
-    const vf zero = vf_set1(0.0f), one = vf_set1(1.0f);
-    const vf ax = vf_max(x, vf_sub(zero, x));
-    const vf big = vf_sub(one, vf_div(vf_set1(2.0f), vf_add(vexp(vf_add(ax, ax)), one)));
-    const vf big_signed = vf_select(vf_lt(x, zero), vf_sub(zero, big), big);
+    const vf one = vf_set1(1.0f);
+    const vf ax = vf_abs(x);
+    const vf e = vexp(vf_mul(ax, vf_set1(-2.0f)));
+    const vf big = vf_mul(vf_sub(one, e), vf_recip(vf_add(one, e)));
+    const vf big_signed = vf_select(vf_lt(x, vf_set1(0.0f)), vf_sub(vf_set1(0.0f), big), big);
     const vf x2 = vf_mul(x, x);
     vf p = vf_set1(-5.9087327e-4f); /* -929569/638512875 */
     p = vf_fma(p, x2, vf_set1(1.4589947e-3f));
@@ -115,14 +138,14 @@ static inline vf vapply(nn_activation act, vf x)
 #define NN_DEFINE_ACTIVATE(name, fn)                                                   \
     static void activate_##name(size_t n, const float *x, float *y)                   \
     {                                                                                   \
-        NN_FOR_VECTORS(n) ST(y, fn(LD(x)));                                             \
+        NN_MAP(n, ST(y, fn(LD(x))););                                             \
     }                                                                                   \
     static void bias_activate_##name(size_t rows, size_t cols, const float *bias,      \
                                      float *z)                                          \
     {                                                                                   \
         for (size_t j = 0; j < cols; j++) {                                             \
             float *zj = z + j * rows;                                                   \
-            NN_FOR_VECTORS(rows) ST(zj, fn(vf_add(LD(zj), LD(bias))));                  \
+            NN_MAP(rows, ST(zj, fn(vf_add(LD(zj), LD(bias)))););                  \
         }                                                                               \
     }
 
@@ -136,43 +159,39 @@ NN_DEFINE_ACTIVATE(leaky, vleaky)
 static void backward_identity(size_t n, const float *a, const float *da, float *dz)
 {
     (void)a;
-    NN_FOR_VECTORS(n) ST(dz, LD(da));
+    NN_MAP(n, ST(dz, LD(da)););
 }
 
 static void backward_sigmoid(size_t n, const float *a, const float *da, float *dz)
 {
-    NN_FOR_VECTORS(n)
-    {
+    NN_MAP(n, {
         const vf av = LD(a);
         ST(dz, vf_mul(LD(da), vf_mul(av, vf_sub(vf_set1(1.0f), av))));
-    }
+    });
 }
 
 static void backward_tanh(size_t n, const float *a, const float *da, float *dz)
 {
-    NN_FOR_VECTORS(n)
-    {
+    NN_MAP(n, {
         const vf av = LD(a);
         ST(dz, vf_mul(LD(da), vf_sub(vf_set1(1.0f), vf_mul(av, av))));
-    }
+    });
 }
 
 static void backward_relu(size_t n, const float *a, const float *da, float *dz)
 {
-    NN_FOR_VECTORS(n)
-    {
+    NN_MAP(n, {
         const vf d = LD(da);
         ST(dz, vf_select(vf_gt(LD(a), vf_set1(0.0f)), d, vf_set1(0.0f)));
-    }
+    });
 }
 
 static void backward_leaky(size_t n, const float *a, const float *da, float *dz)
 {
-    NN_FOR_VECTORS(n)
-    {
+    NN_MAP(n, {
         const vf d = LD(da);
         ST(dz, vf_select(vf_gt(LD(a), vf_set1(0.0f)), d, vf_mul(d, vf_set1(NN_LEAKY_SLOPE))));
-    }
+    });
 }
 
 /* Max-subtracted; a NaN or +Inf anywhere in the column makes the sum NaN
@@ -180,20 +199,19 @@ static void backward_leaky(size_t n, const float *a, const float *da, float *dz)
 static float softmax_column(size_t n, const float *z, float *a)
 {
     vf mx = vf_set1(-INFINITY);
-    NN_FOR_VECTORS(n) mx = vf_max(mx, r_ == VF_WIDTH ? vf_load(z + i_) : vf_loadn(z + i_, r_, -INFINITY));
+    NN_MAP(n, mx = vf_max(mx, r_ == VF_WIDTH ? vf_load(z + i_) : vf_loadn(z + i_, r_, -INFINITY)););
     const float m = vf_hmax(mx);
     const vf mv = vf_set1(m);
     vf s = vf_set1(0.0f);
-    NN_FOR_VECTORS(n)
-    {
+    NN_MAP(n, {
         const vf zv = r_ == VF_WIDTH ? vf_load(z + i_) : vf_loadn(z + i_, r_, -INFINITY);
         const vf e = vexp(vf_sub(zv, mv)); /* padding lanes: exp(−Inf) = 0 */
         s = vf_add(s, e);
         ST(a, e);
-    }
+    });
     const float total = vf_hsum(s);
     const vf inv = vf_set1(1.0f / total);
-    NN_FOR_VECTORS(n) ST(a, vf_mul(LD(a), inv));
+    NN_MAP(n, ST(a, vf_mul(LD(a), inv)););
     return m + logf(total);
 }
 
@@ -201,7 +219,7 @@ static void bias_activate_softmax(size_t rows, size_t cols, const float *bias, f
 {
     for (size_t j = 0; j < cols; j++) {
         float *zj = z + j * rows;
-        NN_FOR_VECTORS(rows) ST(zj, vf_add(LD(zj), LD(bias)));
+        NN_MAP(rows, ST(zj, vf_add(LD(zj), LD(bias))););
         softmax_column(rows, zj, zj);
     }
 }
@@ -237,24 +255,23 @@ NN_DEFINE_REDUCTION(sum, (size_t n, const float *x), LD(x))
 
 static void add_columns(size_t rows, size_t cols, const float *x, size_t ld, float *out)
 {
-    NN_FOR_VECTORS(rows)
-    {
+    NN_MAP(rows, {
         vf s = vf_set1(0.0f);
         for (size_t j = 0; j < cols; j++) s = vf_add(s, LD(x + j * ld));
         ST(out, vf_add(LD(out), s));
-    }
+    });
 }
 
 static void sub_scale(size_t n, const float *a, const float *y, float s, float *out)
 {
     const vf sv = vf_set1(s);
-    NN_FOR_VECTORS(n) ST(out, vf_mul(vf_sub(LD(a), LD(y)), sv));
+    NN_MAP(n, ST(out, vf_mul(vf_sub(LD(a), LD(y)), sv)););
 }
 
 static void axpy(size_t n, float alpha, const float *x, float *y)
 {
     const vf av = vf_set1(alpha);
-    NN_FOR_VECTORS(n) ST(y, vf_fma(av, LD(x), LD(y)));
+    NN_MAP(n, ST(y, vf_fma(av, LD(x), LD(y))););
 }
 
 /* Optimizer state that decays geometrically (μ^t, β1^t for inputs that are
@@ -271,13 +288,12 @@ static void momentum_update(size_t n, float lr, float mu, float wd, const float 
                             float *w)
 {
     const vf lrv = vf_set1(-lr), muv = vf_set1(mu), wdv = vf_set1(wd);
-    NN_FOR_VECTORS(n)
-    {
+    NN_MAP(n, {
         const vf wv = LD(w);
         const vf vv = flush_tiny(vf_fma(muv, LD(v), vf_fma(wdv, wv, LD(g))));
         ST(v, vv);
         ST(w, vf_fma(lrv, vv, wv));
-    }
+    });
 }
 
 static void adam_update(size_t n, float step, float b1, float b2, float eps, float wd,
@@ -286,8 +302,7 @@ static void adam_update(size_t n, float step, float b1, float b2, float eps, flo
     const vf b1v = vf_set1(b1), c1 = vf_set1(1.0f - b1), b2v = vf_set1(b2),
              c2 = vf_set1(1.0f - b2), epsv = vf_set1(eps), stepv = vf_set1(-step),
              wdv = vf_set1(wd);
-    NN_FOR_VECTORS(n)
-    {
+    NN_MAP(n, {
         const vf wv = LD(w);
         const vf gv = vf_fma(wdv, wv, LD(g));
         const vf mv = flush_tiny(vf_fma(b1v, LD(m), vf_mul(c1, gv)));
@@ -295,7 +310,7 @@ static void adam_update(size_t n, float step, float b1, float b2, float eps, flo
         ST(m, mv);
         ST(v, vv);
         ST(w, vf_fma(stepv, vf_div(mv, vf_add(vf_sqrt(vv), epsv)), wv));
-    }
+    });
 }
 
 /* nnbench's FMA peak probe: 12 independent FMA chains (enough to cover

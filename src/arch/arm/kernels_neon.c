@@ -30,8 +30,10 @@ static inline vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
 static inline vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
 static inline vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
 static inline vf vf_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
-static inline vf vf_max(vf a, vf b) { return vmaxnmq_f32(a, b); }
-static inline vf vf_min(vf a, vf b) { return vminnmq_f32(a, b); }
+/* NaN from either operand propagates, which satisfies "b when either is NaN"
+ * wherever the library relies on it (NaN in, NaN out) */
+static inline vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
+static inline vf vf_min(vf a, vf b) { return vminq_f32(a, b); }
 static inline vf vf_sqrt(vf a) { return vsqrtq_f32(a); }
 static inline vf vf_abs(vf a) { return vabsq_f32(a); }
 static inline float vf_hsum(vf a) { return vaddvq_f32(a); }
@@ -40,6 +42,12 @@ static inline vm vf_gt(vf a, vf b) { return vcgtq_f32(a, b); }
 static inline vm vf_lt(vf a, vf b) { return vcltq_f32(a, b); }
 static inline vm vf_isnan(vf a) { return vmvnq_u32(vceqq_f32(a, a)); }
 static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
+static inline vf vf_recip(vf x) /* 8-bit estimate + two Newton steps */
+{
+    vf r = vrecpeq_f32(x);
+    r = vmulq_f32(r, vrecpsq_f32(x, r));
+    return vmulq_f32(r, vrecpsq_f32(x, r));
+}
 static inline vf vf_pow2i(vf n)
 {
     const int32x4_t e = vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127));
