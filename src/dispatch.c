@@ -108,13 +108,10 @@ const char *nn_isa_name(nn_isa isa)
 
 nn_status nn_isa_from_name(const char *name, nn_isa *isa)
 {
-    if (!name || !isa) return NN_ERR_INVALID_ARGUMENT;
-    for (int i = 0; i < NN_ISA_COUNT; i++)
-        if (strcmp(name, isa_names[i]) == 0) {
-            *isa = (nn_isa)i;
-            return NN_OK;
-        }
-    return NN_ERR_INVALID_ARGUMENT;
+    const int i = nn_name_index(isa_names, NN_ISA_COUNT, name);
+    if (i < 0 || !isa) return NN_ERR_INVALID_ARGUMENT;
+    *isa = (nn_isa)i;
+    return NN_OK;
 }
 
 nn_status nn_get_topology(nn_topology *topo)

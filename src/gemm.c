@@ -163,7 +163,7 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     if (kr->gemm_ukernel_short && p->m <= kr->mr_short)
         p->ukernel = kr->gemm_ukernel_short, p->mr = kr->mr_short;
     p->pack_a = p->ta == NN_TRANS || p->lda > 512;
-    p->pack_b = p->tb == NN_NO_TRANS && b_columns_collide(kr, p->ldb);
+    p->pack_b = p->tb == NN_NO_TRANS && (kr->pack_b_columns || b_columns_collide(kr, p->ldb));
     p->threads = threads;
     p->mc = round_up(mach->mc, p->mr);
     const size_t share = round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);

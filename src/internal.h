@@ -41,6 +41,9 @@ static inline int nn_add_size(size_t a, size_t b, size_t *out)
  * and addressable: NN_OK, NN_ERR_INVALID_ARGUMENT or NN_ERR_OVERFLOW. */
 nn_status nn_check_matrix(const void *p, size_t rows, size_t cols, size_t ld);
 
+/* Index of `name` in names[0..count), or -1 (also for NULL). */
+int nn_name_index(const char *const *names, int count, const char *name);
+
 /* ---- GEMM (gemm.c) ---- */
 typedef struct nn_gemm_args {
     nn_transpose ta, tb;

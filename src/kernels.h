@@ -36,6 +36,9 @@ typedef struct nn_kernels {
      * whole product has at most mr_short rows; NULL if the ISA has none */
     size_t mr_short;
     nn_gemm_ukernel_fn gemm_ukernel_short;
+    /* 1 if the micro-kernel is slow reading B by columns, so B is always
+     * packed for op(B) = B (the portable one: its compiler-vectorized loop) */
+    int pack_b_columns;
 
     /* y = g(x), elementwise; x == y allowed. The softmax slot is unused. */
     nn_unary_fn activate[NN_ACTIVATION_COUNT];

@@ -102,13 +102,10 @@ const char *nn_activation_name(nn_activation act)
 
 nn_status nn_activation_from_name(const char *name, nn_activation *act)
 {
-    if (!name || !act) return NN_ERR_INVALID_ARGUMENT;
-    for (int i = 0; i < NN_ACTIVATION_COUNT; i++)
-        if (strcmp(name, act_names[i]) == 0) {
-            *act = (nn_activation)i;
-            return NN_OK;
-        }
-    return NN_ERR_INVALID_ARGUMENT;
+    const int i = nn_name_index(act_names, NN_ACTIVATION_COUNT, name);
+    if (i < 0 || !act) return NN_ERR_INVALID_ARGUMENT;
+    *act = (nn_activation)i;
+    return NN_OK;
 }
 
 static nn_status check_pair(nn_activation act, size_t rows, size_t cols, const float *z, size_t ldz,

@@ -1,4 +1,6 @@
 /* Status names and argument validation shared by every public entry point. */
+#include <string.h>
+
 #include "internal.h"
 
 const char *nn_strerror(nn_status status)
@@ -36,4 +38,11 @@ nn_status nn_check_matrix(const void *p, size_t rows, size_t cols, size_t ld)
         !nn_mul_size(span, sizeof(float), &bytes))
         return NN_ERR_OVERFLOW;
     return NN_OK;
+}
+
+int nn_name_index(const char *const *names, int count, const char *name)
+{
+    for (int i = 0; name && i < count; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return -1;
 }

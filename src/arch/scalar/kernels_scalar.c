@@ -45,9 +45,12 @@ static inline vf vf_pow2i(vf n)
 #define MR 8
 #define NR 4
 
-static void gemm_8x4_scalar(size_t m, size_t n, size_t k, const float *a, size_t a_ks,
-                            const float *b, size_t b_ks, size_t b_js, float *c, size_t ldc,
-                            float alpha, float beta)
+/* The loops are plain enough for the compiler to vectorize for the baseline
+ * ISA; B's column stride is a constant 1 in the common (packed or by-rows)
+ * case so that the inner loop stays simple. */
+static inline void gemm_8x4_body(size_t m, size_t n, size_t k, const float *a, size_t a_ks,
+                                 const float *b, size_t b_ks, size_t b_js, float *c, size_t ldc,
+                                 float alpha, float beta)
 {
     float acc[NR][MR] = {{0}};
     for (size_t p = 0; p < k; p++, a += a_ks, b += b_ks)
@@ -58,6 +61,14 @@ static void gemm_8x4_scalar(size_t m, size_t n, size_t k, const float *a, size_t
             float *cij = &c[i + j * ldc];
             *cij = beta == 0.0f ? alpha * acc[j][i] : alpha * acc[j][i] + beta * *cij;
         }
+}
+
+static void gemm_8x4_scalar(size_t m, size_t n, size_t k, const float *a, size_t a_ks,
+                            const float *b, size_t b_ks, size_t b_js, float *c, size_t ldc,
+                            float alpha, float beta)
+{
+    if (b_js == 1) gemm_8x4_body(m, n, k, a, a_ks, b, b_ks, 1, c, ldc, alpha, beta);
+    else gemm_8x4_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);
 }
 
 /* The portable code is compiled for the baseline (SSE2 on x86-64, Advanced
@@ -80,4 +91,5 @@ static float scalar_fma_probe(size_t iterations)
 
 const nn_kernels nn_kernels_scalar = {
     .isa = NN_ISA_SCALAR, .mr = MR, .nr = NR, .kc = 256, .gemm_ukernel = gemm_8x4_scalar,
+    .pack_b_columns = 1,
     NN_VECTOR_KERNELS, .lanes = 4, .fma_probe = scalar_fma_probe};
