@@ -270,12 +270,13 @@ NN_API nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt);
  * by nn_set_optimizer (SGD: W −= lr·dW, b −= lr·db). */
 NN_API nn_status nn_step(nn_network *net, float learning_rate);
 
-/* nn_gradient + nn_step in one pass, the way nn_train runs each minibatch.
- * For SGD and momentum the weight update is fused into the weight-gradient
- * product (W = (1 − lr·λ)·W − lr·dZ·Aᵀ, or V = μ·V + dZ·Aᵀ), which saves a
- * pass over memory; results equal nn_gradient + nn_step up to rounding, and
- * the stored weight gradient (nn_get_weight_gradient) is then not updated
- * (bias gradients are). Adam runs exactly nn_gradient + nn_step. */
+/* nn_gradient + nn_step in one pass, the way nn_train runs each minibatch:
+ * each layer is updated as soon as its gradient exists, while it is still in
+ * cache, and for SGD and momentum the weight update is fused into the
+ * weight-gradient product (W = (1 − lr·λ)·W − lr·dZ·Aᵀ, or V = μ·V + dZ·Aᵀ),
+ * which saves a pass over memory. Results equal nn_gradient + nn_step up to
+ * rounding; after a fused step the stored weight gradient
+ * (nn_get_weight_gradient) is not updated (bias gradients are). */
 NN_API nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float *y,
                                size_t ldy, size_t m, float learning_rate, float *cost);
 

@@ -523,14 +523,15 @@ nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, s
     return NN_OK;
 }
 
-/* Back-propagation after forward(). With `fuse` (SGD or momentum, see
- * nn_train_step) each layer's weight update happens inside its weight-
- * gradient GEMM, after dA = Wᵀ·dZ has used the old W:
+/* Back-propagation after forward(). With `u` (nn_train_step), each layer is
+ * also updated as soon as its gradient exists and dA = Wᵀ·dZ has used the
+ * old W, while that gradient is still in cache; for SGD and momentum the
+ * weight update is fused into the weight-gradient GEMM itself:
  *   SGD       W = (1 − lr·λ)·W − lr·dZ·Aᵀ
- *   momentum  V = μ·V + dZ·Aᵀ (+ λ·W), W −= lr·V
- * so no pass over a stored dW is needed. Biases always go through db. */
+ *   momentum  V = μ·V + dZ·Aᵀ, then V += λ·W, W −= lr·V
+ * so no pass over a stored dW is needed. Adam updates from the stored dW. */
 static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
-                          const float *y, size_t ldy, size_t m, int fuse, float lr)
+                          const float *y, size_t ldy, size_t m, const nn_update *u)
 {
     const size_t L = net->n_layers;
     const nn_layer *out = &net->layers[L - 1];
@@ -560,23 +561,16 @@ static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x,
         nn_gemm_args gw = {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in, .k = m,
                            .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = ly->out, .b = a_prev,
                            .ldb = ld_prev, .c = ly->dw, .ldc = ly->out};
-        float *v = NULL;
+        const int fuse = u && o->kind != NN_ADAM;
         if (fuse && o->kind == NN_SGD) {
-            gw.c = ly->w, gw.alpha = -lr, gw.beta = 1.0f - lr * o->weight_decay;
+            gw.c = ly->w, gw.alpha = -u->lr, gw.beta = 1.0f - u->lr * o->weight_decay;
         } else if (fuse) {
-            v = net->opt_m + (ly->w - net->params);
-            gw.c = v, gw.beta = o->momentum;
+            gw.c = net->opt_m + (ly->w - net->params), gw.beta = o->momentum;
         }
         if ((s = net_gemm(net, kr, &gw))) return nn_fail(net, s, "layer %zu dW workspace", l);
-        if (v) {
-            const size_t nw = ly->in * ly->out;
-            if (o->weight_decay != 0.0f) kr->axpy(nw, o->weight_decay, ly->w, v);
-            kr->axpy(nw, -lr, v, ly->w);
-            float *vb = v + nw;
-            kr->momentum_update(ly->out, lr, o->momentum, 0.0f, ly->db, vb, ly->b);
-        } else if (fuse) {
-            kr->axpy(ly->out, -lr, ly->db, ly->b);
-        }
+        if (u) nn_update_layer(net, kr, l, u, fuse && o->kind == NN_SGD ? NN_UPDATE_BIAS
+                                                                          : NN_UPDATE_WEIGHTS | NN_UPDATE_BIAS,
+                               fuse);
         dz = da;
     }
     return NN_OK;
@@ -590,7 +584,7 @@ nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *
     const nn_kernels *kr = nn_kernels_active();
     if ((s = forward(net, kr, x, ldx, m))) return s;
     if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
-    return backprop(net, kr, x, ldx, y, ldy, m, 0, 0.0f);
+    return backprop(net, kr, x, ldx, y, ldy, m, NULL);
 }
 
 nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
@@ -603,10 +597,6 @@ nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float
     const nn_kernels *kr = nn_kernels_active();
     if ((s = forward(net, kr, x, ldx, m))) return s;
     if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
-    if (net->opt.kind == NN_ADAM) { /* elementwise in g: no GEMM to fuse into */
-        if ((s = backprop(net, kr, x, ldx, y, ldy, m, 0, 0.0f))) return s;
-        return nn_step(net, learning_rate);
-    }
-    net->opt_steps++;
-    return backprop(net, kr, x, ldx, y, ldy, m, 1, learning_rate);
+    const nn_update u = nn_update_begin(net, learning_rate);
+    return backprop(net, kr, x, ldx, y, ldy, m, &u);
 }

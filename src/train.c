@@ -41,12 +41,15 @@ nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt)
 }
 
 /* One update of params[off + lo, off + hi): every element on its own, so
- * any split across threads gives the same bits. */
+ * any split across threads gives the same bits. `applied` marks momentum
+ * whose V = μ·V + g was already formed by the fused weight-gradient GEMM. */
 typedef struct step_job {
     nn_network *net;
     const nn_kernels *kr;
+    const nn_update *u;
     size_t off;
-    float lr, step, eps, wd;
+    float wd;
+    int applied;
 } step_job;
 
 static void step_range(void *ctx, size_t lo, size_t hi)
@@ -54,22 +57,57 @@ static void step_range(void *ctx, size_t lo, size_t hi)
     const step_job *jb = ctx;
     const nn_network *net = jb->net;
     const nn_optimizer *o = &net->opt;
+    const nn_kernels *kr = jb->kr;
     const size_t at = jb->off + lo, n = hi - lo;
+    const float lr = jb->u->lr;
     float *w = net->params + at;
     const float *g = net->grads + at;
     switch (o->kind) {
     case NN_SGD:
-        if (jb->wd != 0.0f) jb->kr->axpy(n, -jb->lr * jb->wd, w, w);
-        jb->kr->axpy(n, -jb->lr, g, w);
+        if (jb->wd != 0.0f) kr->axpy(n, -lr * jb->wd, w, w);
+        kr->axpy(n, -lr, g, w);
         break;
     case NN_MOMENTUM:
-        jb->kr->momentum_update(n, jb->lr, o->momentum, jb->wd, g, net->opt_m + at, w);
+        if (jb->applied) {
+            if (jb->wd != 0.0f) kr->axpy(n, jb->wd, w, net->opt_m + at);
+            kr->axpy(n, -lr, net->opt_m + at, w);
+        } else {
+            kr->momentum_update(n, lr, o->momentum, jb->wd, g, net->opt_m + at, w);
+        }
         break;
     case NN_ADAM:
-        jb->kr->adam_update(n, jb->step, o->beta1, o->beta2, jb->eps, jb->wd, g, net->opt_m + at,
-                            net->opt_v + at, w);
+        kr->adam_update(n, jb->u->step, o->beta1, o->beta2, jb->u->eps, jb->wd, g, net->opt_m + at,
+                        net->opt_v + at, w);
         break;
     }
+}
+
+nn_update nn_update_begin(nn_network *net, float learning_rate)
+{
+    const nn_optimizer *o = &net->opt;
+    net->opt_steps++;
+    nn_update u = {.lr = learning_rate, .step = learning_rate, .eps = o->epsilon};
+    if (o->kind == NN_ADAM) { /* PyTorch's bias correction, folded into step and eps */
+        const double t = (double)net->opt_steps;
+        const double bc1 = 1.0 - pow(o->beta1, t), bc2 = sqrt(1.0 - pow(o->beta2, t));
+        u.step = (float)(learning_rate * bc2 / bc1);
+        u.eps = (float)(o->epsilon * bc2);
+    }
+    return u;
+}
+
+void nn_update_layer(nn_network *net, const nn_kernels *kr, size_t layer, const nn_update *u,
+                     int part, int momentum_applied)
+{
+    const nn_layer *ly = &net->layers[layer];
+    const size_t nw = ly->in * ly->out;
+    const int threads = nn_resolve_threads(net->threads);
+    step_job jb = {.net = net, .kr = kr, .u = u, .applied = momentum_applied,
+                   .off = (size_t)(ly->w - net->params), .wd = net->opt.weight_decay};
+    /* the weights (decayed), then the biases right after them (not decayed) */
+    if (part & NN_UPDATE_WEIGHTS) nn_parallel_ranges(threads, nw, 4, step_range, &jb);
+    jb.off += nw, jb.wd = 0.0f, jb.applied = 0; /* biases always go through db */
+    if (part & NN_UPDATE_BIAS) nn_parallel_ranges(threads, ly->out, 4, step_range, &jb);
 }
 
 nn_status nn_step(nn_network *net, float learning_rate)
@@ -79,25 +117,9 @@ nn_status nn_step(nn_network *net, float learning_rate)
     if (!(learning_rate >= 0.0f) || !isfinite(learning_rate))
         return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)learning_rate);
     const nn_kernels *kr = nn_kernels_active();
-    const nn_optimizer *o = &net->opt;
-    net->opt_steps++;
-    float step = learning_rate, eps = o->epsilon;
-    if (o->kind == NN_ADAM) { /* PyTorch's bias correction, folded into step and eps */
-        const double t = (double)net->opt_steps;
-        const double bc1 = 1.0 - pow(o->beta1, t), bc2 = sqrt(1.0 - pow(o->beta2, t));
-        step = (float)(learning_rate * bc2 / bc1);
-        eps = (float)(o->epsilon * bc2);
-    }
-    step_job jb = {.net = net, .kr = kr, .lr = learning_rate, .step = step, .eps = eps};
-    for (size_t l = 0; l < net->n_layers; l++) {
-        const nn_layer *ly = &net->layers[l];
-        const size_t nw = ly->in * ly->out;
-        /* the weights (decayed), then the biases right after them (not decayed) */
-        jb.off = (size_t)(ly->w - net->params), jb.wd = o->weight_decay;
-        nn_parallel_ranges(nn_resolve_threads(net->threads), nw, 4, step_range, &jb);
-        jb.off += nw, jb.wd = 0.0f;
-        nn_parallel_ranges(nn_resolve_threads(net->threads), ly->out, 4, step_range, &jb);
-    }
+    const nn_update u = nn_update_begin(net, learning_rate);
+    for (size_t l = 0; l < net->n_layers; l++)
+        nn_update_layer(net, kr, l, &u, NN_UPDATE_WEIGHTS | NN_UPDATE_BIAS, 0);
     return NN_OK;
 }
 
