@@ -114,19 +114,20 @@ static size_t apack_floats(const plan *p)
     return p->m % mr ? mr * p->k : 0;
 }
 
-/* A K block of B read in place by columns must stay in L1 while the MR
- * panels of A stream past it. With a leading dimension near a multiple of
- * 4 KiB, the NR columns fall on the same L1 sets and evict each other (seen
- * at ldb = 1024: half speed); then B is packed instead. Model: 64 sets of
+/* A K block of B read in place must stay in L1 while the MR panels of A
+ * stream past it: NR columns of kc floats (op(B) = B) or kc rows of NR
+ * floats (op(B) = Bᵀ), `stride` floats apart. With a stride near a multiple
+ * of 4 KiB they fall on the same L1 sets and evict each other (seen at
+ * ldb = 1024: half speed); then B is packed instead. Model: 64 sets of
  * 64-byte lines, 8 ways, 2 of them left for A and C. */
-static int b_columns_collide(const nn_kernels *kr, size_t ldb)
+static int panel_collides(size_t stride, size_t count, size_t floats_each)
 {
     unsigned load[64] = {0};
-    const size_t lines = kr->kc * sizeof(float) / 64;
-    for (size_t j = 0; j < kr->nr; j++) {
-        const size_t first = (j * ldb * sizeof(float) / 64) % 64;
-        for (size_t l = 0; l < lines && l < 64; l++)
-            if (++load[(first + l) % 64] > 6) return 1;
+    for (size_t j = 0; j < count; j++) {
+        const size_t first = j * stride * sizeof(float) / 64;
+        const size_t last = (j * stride + floats_each - 1) * sizeof(float) / 64;
+        for (size_t l = first; l <= last && l < first + 64; l++)
+            if (++load[l % 64] > 6) return 1;
     }
     return 0;
 }
@@ -163,7 +164,9 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     if (kr->gemm_ukernel_short && p->m <= kr->mr_short)
         p->ukernel = kr->gemm_ukernel_short, p->mr = kr->mr_short;
     p->pack_a = p->ta == NN_TRANS || p->lda > 512;
-    p->pack_b = p->tb == NN_NO_TRANS && (kr->pack_b_columns || b_columns_collide(kr, p->ldb));
+    const size_t kc = min_size(kr->kc, p->k);
+    p->pack_b = p->tb == NN_NO_TRANS ? kr->pack_b_columns || panel_collides(p->ldb, kr->nr, kc)
+                                     : panel_collides(p->ldb, kc, kr->nr);
     p->threads = threads;
     p->mc = round_up(mach->mc, p->mr);
     const size_t share = round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
@@ -256,8 +259,9 @@ static void compute_block(const plan *p, int t, size_t i_begin, size_t i_end, si
                 if (p->pack_b && ic == i_begin) {
                     for (size_t jr = 0; jr < nc; jr += nr) {
                         const size_t j = jc + jr;
-                        pack_b_panel(nr, min_size(nr, nc - jr), kc, p->b + pc + j * p->ldb, p->ldb,
-                                     p->tb, bpack + jr * kc);
+                        const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
+                                                                : p->b + j + pc * p->ldb;
+                        pack_b_panel(nr, min_size(nr, nc - jr), kc, src, p->ldb, p->tb, bpack + jr * kc);
                     }
                 }
                 for (size_t jr = 0; jr < nc; jr += nr) {

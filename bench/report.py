@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Markdown tables from an nnbench JSON file (the README's figures).
+
+    build/bench/nnbench --benchmark_out=r.json --benchmark_out_format=json
+    bench/report.py r.json
+"""
+import json
+import sys
+
+
+def main(path):
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    rows = {b["name"].replace("/real_time", ""): b for b in data["benchmarks"]
+            if b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred")}
+    ctx = data["context"]
+    print(f"Machine: {ctx.get('nn_cpu')}, {ctx.get('nn_topology')}; {ctx.get('nn_caches')}; "
+          f"{ctx.get('nn_compiler')}; {ctx.get('nn_openblas', 'no OpenBLAS')}\n")
+
+    peaks = {k: v["GFLOP/s"] for k, v in rows.items() if k.startswith("peak/")}
+    print("FMA peak probe (GFLOP/s): " + ", ".join(f"{k[5:]} {v:.0f}" for k, v in peaks.items()) + "\n")
+
+    shapes = []
+    for k in rows:
+        if k.startswith("gemm/naive/") or k.startswith("gemm/openblas/t1/"):
+            s = k[len("gemm/naive/"):] if k.startswith("gemm/naive/") else k.split("/", 3)[-1]
+            if s not in shapes:
+                shapes.append(s)
+    isas = [i for i in ("avx512", "avx2", "neon", "scalar") if any(k.startswith(f"gemm/{i}/") for k in rows)]
+    threads = sorted({k.split("/")[2] for k in rows if k.startswith("gemm/") and "/t" in k and k.split("/")[2].startswith("t")})
+    print("GEMM, GFLOP/s (× naive reference, % of the ISA's peak at that thread count, × OpenBLAS):\n")
+    head = "| shape (form/MxNxK) | naive |" + "".join(
+        f" OpenBLAS {t} |" for t in threads) + "".join(f" {i} {t} |" for i in isas for t in threads)
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for s in shapes:
+        line = f"| {s} |"
+        nv = rows.get(f"gemm/naive/{s}")
+        line += f" {nv['GFLOP/s']:.1f} |" if nv else " – |"
+        for t in threads:
+            b = rows.get(f"gemm/openblas/{t}/{s}")
+            line += f" {b['GFLOP/s']:.0f} |" if b else " – |"
+        for i in isas:
+            for t in threads:
+                r = rows.get(f"gemm/{i}/{t}/{s}")
+                if not r:
+                    line += " – |"
+                    continue
+                parts = [f"{r['GFLOP/s']:.0f}"]
+                extra = []
+                if "x_naive" in r:
+                    extra.append(f"{r['x_naive']:.0f}×")
+                if "pct_peak" in r:
+                    extra.append(f"{r['pct_peak']:.0f}%")
+                if "x_openblas" in r:
+                    extra.append(f"{r['x_openblas']:.2f}×B")
+                line += f" {parts[0]} ({', '.join(extra)}) |"
+        print(line)
+
+    print("\nActivations and reductions, G elements/s (× scalar):\n")
+    print("| kernel | " + " | ".join(isas[::-1]) + " |")
+    print("|---|" + "---|" * len(isas))
+    keys = []
+    for k in rows:
+        if k.startswith(("act/", "reduce/")):
+            kind, isa, rest = k.split("/", 2)
+            if (kind, rest) not in keys:
+                keys.append((kind, rest))
+    for kind, rest in keys:
+        line = f"| {kind} {rest} |"
+        for i in isas[::-1]:
+            r = rows.get(f"{kind}/{i}/{rest}")
+            if not r:
+                line += " – |"
+                continue
+            x = f" ({r['x_scalar']:.1f}×)" if "x_scalar" in r else ""
+            line += f" {r['items_per_second'] / 1e9:.2f}{x} |"
+        print(line)
+
+    print("\nTraining step (nn_train_step, SGD), samples/s (× naive reference step):\n")
+    nets = []
+    for k in rows:
+        if k.startswith("train/"):
+            parts = k.split("/")
+            key = "/".join(parts[-2:])
+            if key not in nets:
+                nets.append(key)
+    print("| network/batch | naive |" + "".join(f" {i} {t} |" for i in isas for t in threads))
+    print("|---|---|" + "---|" * (len(isas) * len(threads)))
+    for n in nets:
+        nv = rows.get(f"train/naive/{n}")
+        line = f"| {n} | " + (f"{nv['samples/s']:.0f} |" if nv else "– |")
+        for i in isas:
+            for t in threads:
+                r = rows.get(f"train/{i}/{t}/{n}")
+                if not r:
+                    line += " – |"
+                    continue
+                x = f" ({r['x_naive']:.0f}×)" if "x_naive" in r else ""
+                line += f" {r['samples/s']:.0f}{x} |"
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]) if len(sys.argv) == 2 else print(__doc__))
