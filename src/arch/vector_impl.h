@@ -8,9 +8,9 @@
  *   vf_set1, vf_add, vf_sub, vf_mul, vf_div, vf_fma(a, b, c) = a·b + c,
  *   vf_max(a, b), vf_min(a, b) (b when either is NaN), vf_abs, vf_sqrt,
  *   vf_recip (1/x to about 1 ULP for x in [1, 2]), vf_hsum, vf_hmax,
- *   vf_pow2i (2^n for integer valued n in [−126, 127]), vf_gt, vf_lt,
- *   vf_isnan, vf_select(m, a, b), and optionally vf_scale2 (p·2^n, with
- *   NN_HAVE_VF_SCALE2 defined)
+ *   vf_gt, vf_lt, vf_isnan, vf_select(m, a, b), and either vf_scale2 (p·2^n,
+ *   with NN_HAVE_VF_SCALE2 defined) or vf_pow2i (2^n for integer valued n in
+ *   [−126, 127]) from which the default vf_scale2 below is built
  *
  * and then includes this file, which defines static kernels and the
  * NN_VECTOR_KERNELS initializer for the ISA's nn_kernels table. The same

@@ -40,11 +40,6 @@ static inline vf vf_recip(vf x) /* 14-bit estimate + one Newton step */
 }
 #define NN_HAVE_VF_SCALE2
 static inline vf vf_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); }
-static inline vf vf_pow2i(vf n)
-{
-    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
-}
 
 #include "../vector_impl.h"
 
