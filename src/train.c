@@ -138,10 +138,27 @@ float nn_scheduled_rate(const nn_train_options *opt, size_t epoch)
     }
 }
 
-static void gather_columns(size_t rows, const float *src, size_t ld, const size_t *idx, size_t n,
-                           float *dst)
+/* The minibatch's columns, picked from the data set by index: a strided
+ * copy out of a large array (cache misses), so it runs on all threads. */
+typedef struct gather_job {
+    size_t rows, ld;
+    const float *src;
+    const size_t *idx;
+    float *dst;
+} gather_job;
+
+static void gather_range(void *ctx, size_t lo, size_t hi)
 {
-    for (size_t j = 0; j < n; j++) memcpy(dst + j * rows, src + idx[j] * ld, rows * sizeof(float));
+    const gather_job *g = ctx;
+    for (size_t j = lo; j < hi; j++)
+        memcpy(g->dst + j * g->rows, g->src + g->idx[j] * g->ld, g->rows * sizeof(float));
+}
+
+static void gather_columns(int threads, size_t rows, const float *src, size_t ld, const size_t *idx,
+                           size_t n, float *dst)
+{
+    gather_job g = {.rows = rows, .ld = ld, .src = src, .idx = idx, .dst = dst};
+    nn_parallel_ranges(threads, n, rows, gather_range, &g);
 }
 
 nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
@@ -195,8 +212,9 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
             const float *bx = x, *by = y;
             size_t bldx = ldx, bldy = ldy;
             if (minibatch) {
-                gather_columns(n_in, x, ldx, perm + start, nb, xb);
-                gather_columns(n_out, y, ldy, perm + start, nb, yb);
+                const int threads = nn_resolve_threads(net->threads);
+                gather_columns(threads, n_in, x, ldx, perm + start, nb, xb);
+                gather_columns(threads, n_out, y, ldy, perm + start, nb, yb);
                 bx = xb, by = yb, bldx = n_in, bldy = n_out;
             }
             float cost;
