@@ -318,7 +318,6 @@ static nn_status ensure_capacity(nn_network *net, size_t m)
     p += m;
     net->col_scratch = p;
     net->cap = m;
-    net->last_m = 0;
     return NN_OK;
 }
 
@@ -481,7 +480,6 @@ static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, 
         in = net->acts[l];
         ld_in = ly->out;
     }
-    net->last_m = m;
     return NN_OK;
 }
 

@@ -38,7 +38,6 @@ struct nn_network {
     float *col_values; /* per-column costs: cap */
     float *col_scratch;
     size_t max_units;
-    size_t last_m;     /* columns in acts from the last forward */
 
     void *gemm_ws;
     size_t gemm_ws_size;
