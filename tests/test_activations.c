@@ -247,15 +247,6 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("activations");
-    TCase *tc = tcase_create("activations");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, activations_against_libm);
-    tcase_add_test(tc, activations_every_length_and_in_place);
-    tcase_add_test(tc, derivatives);
-    tcase_add_test(tc, softmax_columns);
-    tcase_add_test(tc, reductions_long_rows);
-    tcase_add_test(tc, public_activate_and_errors);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const TTest *const tests[] = {activations_against_libm, activations_every_length_and_in_place, derivatives, softmax_columns, reductions_long_rows, public_activate_and_errors};
+    return tu_main("activations", 300, tests, sizeof tests / sizeof *tests);
 }

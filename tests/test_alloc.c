@@ -119,10 +119,6 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("alloc");
-    TCase *tc = tcase_create("alloc");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, every_allocation_failure_is_a_status);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const TTest *const tests[] = {every_allocation_failure_is_a_status};
+    return tu_main("alloc", 300, tests, sizeof tests / sizeof *tests);
 }

@@ -237,16 +237,6 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("gemm");
-    TCase *tc = tcase_create("gemm");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, naive_hand_computed);
-    tcase_add_test(tc, every_isa_matches_reference);
-    tcase_add_test(tc, mlp_shapes_every_isa);
-    tcase_add_test(tc, beta_zero_ignores_nan_in_c);
-    tcase_add_test(tc, threads_bitwise_identical);
-    tcase_add_test(tc, bad_arguments);
-    tcase_add_test(tc, isa_selection);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, bad_arguments, isa_selection};
+    return tu_main("gemm", 300, tests, sizeof tests / sizeof *tests);
 }

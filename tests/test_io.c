@@ -322,15 +322,6 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("io");
-    TCase *tc = tcase_create("io");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, idx_valid_files);
-    tcase_add_test(tc, idx_bad_files);
-    tcase_add_test(tc, model_round_trip_is_bitwise);
-    tcase_add_test(tc, model_corrupt_files);
-    tcase_add_test(tc, interrupted_save_keeps_old_model);
-    tcase_add_test(tc, fashion_mnist_slice_trains);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const TTest *const tests[] = {idx_valid_files, idx_bad_files, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, fashion_mnist_slice_trains};
+    return tu_main("io", 300, tests, sizeof tests / sizeof *tests);
 }

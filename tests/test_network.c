@@ -528,20 +528,6 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("network");
-    TCase *tc = tcase_create("network");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, gradients_match_finite_differences);
-    tcase_add_test(tc, sine_follows_reference_trajectory);
-    tcase_add_test(tc, sine_own_initialization_converges);
-    tcase_add_test(tc, training_step_every_isa_matches_scalar);
-    tcase_add_test(tc, training_bitwise_identical_across_threads);
-    tcase_add_test(tc, concurrent_networks);
-    tcase_add_test(tc, topology_reported);
-    tcase_add_test(tc, bad_network_arguments);
-    tcase_add_test(tc, divergence_and_early_stop);
-    tcase_add_test(tc, optimizers_match_hand_computed);
-    tcase_add_test(tc, fused_step_matches_separate);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const TTest *const tests[] = {gradients_match_finite_differences, sine_follows_reference_trajectory, sine_own_initialization_converges, training_step_every_isa_matches_scalar, training_bitwise_identical_across_threads, concurrent_networks, topology_reported, bad_network_arguments, divergence_and_early_stop, optimizers_match_hand_computed, fused_step_matches_separate};
+    return tu_main("network", 600, tests, sizeof tests / sizeof *tests);
 }

@@ -65,4 +65,16 @@ static inline int tu_run(Suite *s)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* main() of a suite: one test case named like the suite, `timeout` seconds
+ * per test. */
+static inline int tu_main(const char *name, double timeout, const TTest *const *tests, size_t n)
+{
+    Suite *s = suite_create(name);
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, timeout);
+    for (size_t i = 0; i < n; i++) tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
+
 #endif
