@@ -308,14 +308,17 @@ typedef struct nn_train_options {
 /* The learning rate nn_train uses in `epoch` (0-based) under `opt`. */
 NN_API float nn_scheduled_rate(const nn_train_options *opt, size_t epoch);
 
-/* Train on m samples with nn_train_step per minibatch. Stops early when the
- * callback asks (NN_OK). If a batch's cost becomes NaN/Inf, training stops
+/* Train on m samples with nn_train_step per minibatch (learning rate from
+ * nn_scheduled_rate each epoch). `callback` (may be NULL) runs after every
+ * epoch and opt->on_batch after every minibatch, both with `user`; the
+ * network may be evaluated (nn_forward, nn_cost) from inside them. Stops
+ * early when the epoch callback asks (NN_OK). If a batch's cost becomes NaN/Inf, training stops
  * with NN_ERR_NON_FINITE and the parameters are restored to those at the
  * start of that epoch (the last ones known good; a per-step copy would cost
  * a pass over all parameters every step). */
 NN_API nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y,
-                   size_t ldy, size_t m, const nn_train_options *opt,
-                   nn_epoch_callback callback, void *user);
+                          size_t ldy, size_t m, const nn_train_options *opt,
+                          nn_epoch_callback callback, void *user);
 
 /* ---- models on disk ---------------------------------------------------- */
 
