@@ -1,24 +1,28 @@
 /*
  * The portable GEMM driver: BLIS-style blocking around the ISA's MR x NR
  * micro-kernel. Everything that is not FMA work lives here, written once:
- * transposes (absorbed by packing), alpha/beta, edges (zero-padded panels and
- * partial stores), threading.
+ * transposes, alpha/beta, edges (zero-padded panels and partial stores),
+ * threading.
  *
- * Loop nest (per thread, over its own columns of C):
- *   jc (NC columns) → pc (KC of K) → pack B → ic (MC rows) → jr (NR) → ir (MR)
- * op(A) is packed once for the whole call, cooperatively by all threads, into
- * MR-row panels; it is read-only afterwards and shared. Each thread packs its
- * own B panels.
+ * Loop nest (per thread, over its own block of C):
+ *   jc (NC columns) → pc (KC of K) → [pack B] → ic (MC rows) → jr (NR) → ir (MR)
+ * The micro-kernel takes strides, so operands are read in place wherever
+ * their layout allows: A column-major (MR rows per step), B by columns (A·B)
+ * or by rows (A·Bᵀ). Packing is left for what needs it: a transposed A
+ * (packed once per call, cooperatively by all threads, then shared), a
+ * leading dimension whose cache lines would collide in L1, and the partial
+ * last panels, which are zero-padded so the micro-kernel never branches.
  *
  * Determinism: every element of C is reduced over K in the same order (KC
  * blocks, each summed by the micro-kernel in p order) whatever the thread
- * count, because threads split the columns of C on NR boundaries and KC is a
- * per-ISA constant. So results are bitwise identical for 1..N threads.
+ * count, because threads split C on tile boundaries (the tile grid does not
+ * move) and KC is a per-ISA constant. So results are bitwise identical for
+ * 1..N threads.
  *
- * Skinny products (m small, n large, e.g. the 10-unit output layer) would
- * waste most of an MR-row tile; when the transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ
- * fills the tiles better, it is computed instead and written back through a
- * small transposing store.
+ * Skinny products get a 16-row tile where the ISA has one (kernels.h:
+ * gemm_ukernel_short); and when the transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ
+ * fills the tiles much better and its A can still be read in place, that is
+ * computed instead and written back through a small transposing store.
  */
 #include <stdint.h>
 #include <string.h>
