@@ -76,7 +76,7 @@ def run_nn(nntrain, epochs):
                           "--save", "", "--csv", "", "--svg", ""], capture_output=True, text=True)
     if out.returncode != 0:
         return None
-    secs = [float(m) for m in re.findall(r"train loss \S+\s+(\S+) s", out.stdout)]
+    secs = [float(m) for m in re.findall(r"train loss \S+ accuracy \S+\s+(\S+) s", out.stdout)]
     acc = [float(m) for m in re.findall(r"test accuracy: (\S+)", out.stdout)]
     return statistics.median(secs), acc[-1]
 

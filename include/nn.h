@@ -290,9 +290,17 @@ typedef enum nn_schedule {
     NN_COSINE        /* learning_rate · (1 + cos(π·epoch/epochs)) / 2 */
 } nn_schedule;
 
-/* Called after each minibatch of an epoch (for progress displays). */
-typedef void (*nn_batch_callback)(size_t epoch, size_t batch, size_t batches, float cost,
-                                  void *user);
+/* What nn_train reports after each minibatch (for progress displays). The
+ * pointers are valid during the callback only. */
+typedef struct nn_batch_info {
+    size_t epoch, batch, batches; /* batch index within the epoch, of `batches` */
+    size_t size;                  /* columns in this minibatch */
+    float cost;                   /* its cost before the update */
+    const float *output;          /* the network's output on it (outputs x size), before the update */
+    const float *target;          /* its Y (outputs x size, leading dimension target_ld) */
+    size_t target_ld;
+} nn_batch_info;
+typedef void (*nn_batch_callback)(const nn_batch_info *info, void *user);
 
 typedef struct nn_train_options {
     size_t epochs;

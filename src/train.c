@@ -227,7 +227,13 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
                 break;
             }
             epoch_cost += (double)cost * (double)nb;
-            if (opt->on_batch) opt->on_batch(epoch, start / bs, batches, cost, user);
+            if (opt->on_batch) {
+                const nn_batch_info info = {.epoch = epoch, .batch = start / bs, .batches = batches,
+                                            .size = nb, .cost = cost,
+                                            .output = net->acts[net->n_layers - 1], .target = by,
+                                            .target_ld = bldy};
+                opt->on_batch(&info, user);
+            }
         }
         if (!s && !nn_all_finite(net->n_params, 1, net->params, net->n_params)) {
             memcpy(net->params, backup, net->n_params * sizeof(float));

@@ -41,6 +41,7 @@ typedef struct run {
     FILE *csv;
     double epoch_start, best_val;
     size_t since_best;
+    size_t seen, right; /* this epoch's training samples so far, and how many were classified right */
     int tty;
     nn_status save_status;
 } run;
@@ -136,6 +137,14 @@ static int load_set(const char *images, const char *labels, size_t classes, set 
     return st == NN_OK;
 }
 
+/* Index of the largest of n values. */
+static size_t argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++) best = v[i] > v[best] ? i : best;
+    return best;
+}
+
 /* Loss and accuracy of the network on a set, in chunks of the training
  * minibatch so that the workspace never grows. */
 static void evaluate(run *r, const set *s, double *loss, double *acc)
@@ -150,26 +159,27 @@ static void evaluate(run *r, const set *s, double *loss, double *acc)
         nn_cost(r->net, s->x + j0 * in, in, s->y + j0 * out, out, n, &cost);
         nn_forward(r->net, s->x + j0 * in, in, n, r->out, out);
         total += (double)cost * (double)n;
-        for (size_t j = 0; j < n; j++) {
-            size_t best = 0;
-            for (size_t i = 1; i < out; i++) best = r->out[j * out + i] > r->out[j * out + best] ? i : best;
-            right += s->y[(j0 + j) * out + best] == 1.0f;
-        }
+        for (size_t j = 0; j < n; j++) right += s->y[(j0 + j) * out + argmax(r->out + j * out, out)] == 1.0f;
     }
     *loss = total / (double)s->n;
     *acc = (double)right / (double)s->n;
 }
 
-static void on_batch(size_t epoch, size_t batch, size_t batches, float cost, void *user)
+static void on_batch(const nn_batch_info *b, void *user)
 {
     run *r = user;
+    const size_t out = r->cfg->sizes[r->cfg->n_layers];
+    for (size_t j = 0; j < b->size; j++)
+        r->right += b->target[j * b->target_ld + argmax(b->output + j * out, out)] == 1.0f;
+    r->seen += b->size;
     if (r->cfg->quiet || !r->tty) return;
-    if (batch % 16 != 0 && batch + 1 != batches) return;
-    const int width = 30, done = (int)((batch + 1) * (size_t)width / batches);
-    const double rate = (double)((batch + 1) * r->cfg->train.batch_size) / (now() - r->epoch_start);
-    fprintf(stderr, "\repoch %zu/%zu [%.*s%*s] %3d%%  loss %.4f  %.0f samples/s ", epoch + 1,
-            r->cfg->train.epochs, done, "==============================", width - done, "",
-            (int)(100 * (batch + 1) / batches), (double)cost, rate);
+    if (b->batch % 16 != 0 && b->batch + 1 != b->batches) return;
+    const int width = 30, done = (int)((b->batch + 1) * (size_t)width / b->batches);
+    const double rate = (double)r->seen / (now() - r->epoch_start);
+    fprintf(stderr, "\repoch %zu/%zu [%.*s%*s] %3d%%  loss %.4f  accuracy %.4f  %.0f samples/s ",
+            b->epoch + 1, r->cfg->train.epochs, done, "==============================", width - done, "",
+            (int)(100 * (b->batch + 1) / b->batches), (double)b->cost, (double)r->right / (double)r->seen,
+            rate);
     fflush(stderr);
 }
 
@@ -182,14 +192,15 @@ static int on_epoch(size_t epoch, float cost, void *user)
     evaluate(r, &r->test, &test_loss, &test_acc);
     if (r->val.n) evaluate(r, &r->val, &val_loss, &val_acc);
     if (r->tty && !r->cfg->quiet) fprintf(stderr, "\r%*s\r", 100, "");
-    printf("epoch %zu  lr %.3g  train loss %.4f  %.2f s (%.0f samples/s)", epoch + 1,
-           (double)nn_scheduled_rate(&r->cfg->train, epoch), (double)cost, secs, (double)trained / secs);
+    printf("epoch %zu  lr %.3g  train loss %.4f accuracy %.4f  %.2f s (%.0f samples/s)", epoch + 1,
+           (double)nn_scheduled_rate(&r->cfg->train, epoch), (double)cost,
+           r->seen ? (double)r->right / (double)r->seen : 0.0, secs, (double)trained / secs);
     if (r->val.n) printf("  validation loss %.4f accuracy %.4f", val_loss, val_acc);
     printf("  test loss %.4f  test accuracy: %.4f\n", test_loss, test_acc);
     fflush(stdout);
     if (r->csv)
-        fprintf(r->csv, "%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f\n", epoch + 1, (double)cost, val_loss, val_acc,
-                test_loss, test_acc, secs);
+        fprintf(r->csv, "%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f\n", epoch + 1, (double)cost,
+                r->seen ? (double)r->right / (double)r->seen : 0.0, val_loss, val_acc, test_loss, test_acc, secs);
     int stop = 0;
     if (r->cfg->patience && r->val.n) {
         if (val_loss < r->best_val) {
@@ -200,6 +211,7 @@ static int on_epoch(size_t epoch, float cost, void *user)
             stop = 1;
         }
     }
+    r->seen = r->right = 0;
     r->epoch_start = now();
     return stop;
 }
@@ -214,8 +226,9 @@ static void plot(const config *c)
              " set key center right; set xlabel 'epoch'; set ylabel 'loss'; set y2label 'accuracy';"
              " set y2tics; set ytics nomirror;"
              " plot '%s' skip 1 using 1:2 with linespoints title 'train loss',"
-             " '' skip 1 using 1:5 with linespoints title 'test loss',"
-             " '' skip 1 using 1:6 axes x1y2 with linespoints title 'test accuracy'\"",
+             " '' skip 1 using 1:6 with linespoints title 'test loss',"
+             " '' skip 1 using 1:3 axes x1y2 with linespoints title 'train accuracy',"
+             " '' skip 1 using 1:7 axes x1y2 with linespoints title 'test accuracy'\"",
              c->svg, c->csv);
     if (system(cmd) == 0) printf("wrote %s\n", c->svg);
 }
@@ -381,7 +394,8 @@ int main(int argc, char **argv)
     if (c.csv && *c.csv) {
         r.csv = fopen(c.csv, "w");
         if (!r.csv) perror(c.csv);
-        else fprintf(r.csv, "epoch,train_loss,validation_loss,validation_accuracy,test_loss,test_accuracy,seconds\n");
+        else fprintf(r.csv, "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,test_loss,"
+                          "test_accuracy,seconds\n");
     }
     c.train.on_batch = on_batch;
     r.epoch_start = now();
