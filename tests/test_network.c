@@ -440,6 +440,43 @@ START_TEST(divergence_and_early_stop)
 }
 END_TEST
 
+typedef struct batch_log {
+    size_t calls, samples, last_batches;
+    int ok;
+} batch_log;
+
+static void log_batch(const nn_batch_info *b, void *user)
+{
+    batch_log *lg = user;
+    lg->calls++, lg->samples += b->size, lg->last_batches = b->batches;
+    for (size_t j = 0; j < b->size; j++) { /* softmax columns and one-hot targets */
+        float so = 0, st = 0;
+        for (size_t i = 0; i < 3; i++) so += b->output[j * 3 + i], st += b->target[j * b->target_ld + i];
+        lg->ok &= fabsf(so - 1.0f) < 1e-5f && st == 1.0f && isfinite(b->cost);
+    }
+}
+
+/* nn_train reports every minibatch, the last one partial, with its output
+ * and targets. */
+START_TEST(batch_callback_sees_every_minibatch)
+{
+    const size_t sizes[] = {4, 6, 3};
+    const nn_activation acts[] = {NN_RELU, NN_SOFTMAX};
+    nn_network *net = make_net(2, sizes, acts, NN_CROSS_ENTROPY, 4);
+    float *x = tu_random(4 * 50, 6, -1, 1), *y = calloc(3 * 50, sizeof(float));
+    for (int j = 0; j < 50; j++) y[j * 3 + j % 3] = 1.0f;
+    batch_log lg = {.ok = 1};
+    nn_train_options opt = {.epochs = 3, .batch_size = 16, .learning_rate = 0.1f, .on_batch = log_batch};
+    ck_assert_int_eq(nn_train(net, x, 4, y, 3, 50, &opt, NULL, &lg), NN_OK);
+    ck_assert_uint_eq(lg.calls, 3 * 4); /* 16 + 16 + 16 + 2 */
+    ck_assert_uint_eq(lg.samples, 3 * 50);
+    ck_assert_uint_eq(lg.last_batches, 4);
+    ck_assert(lg.ok);
+    nn_network_destroy(net);
+    free(x), free(y);
+}
+END_TEST
+
 /* A 1-1 identity network on one sample: cost (w·x + b − y)²/2, so
  * dw = r·x, db = r with r = w·x + b − y. Momentum and Adam against the
  * textbook formulas in double, step by step. */
@@ -528,6 +565,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {gradients_match_finite_differences, sine_follows_reference_trajectory, sine_own_initialization_converges, training_step_every_isa_matches_scalar, training_bitwise_identical_across_threads, concurrent_networks, topology_reported, bad_network_arguments, divergence_and_early_stop, optimizers_match_hand_computed, fused_step_matches_separate};
+    const TTest *const tests[] = {gradients_match_finite_differences, sine_follows_reference_trajectory, sine_own_initialization_converges, training_step_every_isa_matches_scalar, training_bitwise_identical_across_threads, concurrent_networks, topology_reported, bad_network_arguments, divergence_and_early_stop, optimizers_match_hand_computed, fused_step_matches_separate, batch_callback_sees_every_minibatch};
     return tu_main("network", 600, tests, sizeof tests / sizeof *tests);
 }
