@@ -1,6 +1,5 @@
 /* Public entry points to single kernels: GEMM and activations. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "internal.h"
 

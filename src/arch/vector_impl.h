@@ -276,7 +276,9 @@ static void axpy(size_t n, float alpha, const float *x, float *y)
 
 /* Optimizer state that decays geometrically (μ^t, β1^t for inputs that are
  * rarely active, such as always-blank pixels) sinks into subnormals, which
- * run many times slower (nnbench: Adam 2.7x slower on 1e-21 gradients).
+ * run many times slower (measured on Zen 4: a 235 K-parameter Adam update
+ * took 180 µs on 1e-21 gradients against 68 µs on normal ones, and nntrain's
+ * Fashion-MNIST epoch fell from 1.0 s to 0.44 s with this flush).
  * Below 1e-30 a moment cannot move a weight (the step is < 1e-30/ε), so it is
  * flushed to zero. */
 static inline vf flush_tiny(vf x)
