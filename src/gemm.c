@@ -95,6 +95,8 @@ typedef struct plan {
     float *c;
     size_t ldc;
     int swapped; /* computing Cᵀ: element (i, j) goes to c[j + i·ldc] */
+    nn_gemm_epilogue_fn epilogue;
+    void *epilogue_ctx;
     int threads;
     int pack_a;  /* all of op(A) packed; otherwise A is read in place and
                     only its last, partial MR panel is packed */
@@ -146,6 +148,8 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     p->beta = g->beta;
     p->c = g->c;
     p->ldc = g->ldc;
+    p->epilogue = g->epilogue;
+    p->epilogue_ctx = g->epilogue_ctx;
     /* Swap only where the swapped A (op(B)ᵀ) can be read in place: a
      * transposing pack of the large operand costs more than the fill gains
      * (nnbench: 10x256x256 NN, 56 GFLOP/s unswapped vs 36 swapped on AVX2). */
@@ -301,6 +305,10 @@ static void compute_block(const plan *p, int t, size_t i_begin, size_t i_end, si
                             store_transposed(p, tile, mr, mm, nn, i, j, beta);
                         }
                     }
+                    if (p->epilogue && pc + kc >= p->k) {
+                        if (!p->swapped) p->epilogue(p->epilogue_ctx, ic, ic + mc, j, j + nn);
+                        else p->epilogue(p->epilogue_ctx, j, j + nn, ic, ic + mc);
+                    }
                 }
             }
         }
@@ -345,6 +353,7 @@ void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void 
     if (g->m == 0 || g->n == 0) return;
     if (g->k == 0 || g->alpha == 0.0f) {
         scale_c(g);
+        if (g->epilogue) g->epilogue(g->epilogue_ctx, 0, g->m, 0, g->n);
         return;
     }
     plan p;

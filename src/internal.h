@@ -45,6 +45,12 @@ nn_status nn_check_matrix(const void *p, size_t rows, size_t cols, size_t ld);
 int nn_name_index(const char *const *names, int count, const char *name);
 
 /* ---- GEMM (gemm.c) ---- */
+/* Called by the thread that computed C[i0:i1, j0:j1] once that block holds
+ * its final value, while it is still in cache. Blocks are disjoint and
+ * each is passed once; a thread passes its own in the order it computes
+ * them, typically NR columns (MR·k rows) at a time. */
+typedef void (*nn_gemm_epilogue_fn)(void *ctx, size_t i0, size_t i1, size_t j0, size_t j1);
+
 typedef struct nn_gemm_args {
     nn_transpose ta, tb;
     size_t m, n, k;
@@ -52,6 +58,8 @@ typedef struct nn_gemm_args {
     const float *a, *b;
     float *c;
     size_t lda, ldb, ldc;
+    nn_gemm_epilogue_fn epilogue; /* optional */
+    void *epilogue_ctx;
 } nn_gemm_args;
 
 size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads);
@@ -85,6 +93,22 @@ static inline uint64_t nn_splitmix64(uint64_t *state)
  * threads, fewer when n·cost_per_item is small (parallel.c). */
 typedef void (*nn_range_fn)(void *ctx, size_t lo, size_t hi);
 void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn fn, void *ctx);
+
+/* Memory on cache-line boundaries for the buffers that threads split:
+ * with malloc's 16-byte alignment, every column boundary of a matrix split
+ * by rows falls inside a line that both threads write, and each such line
+ * then moves between the cores on every step (seen: 2x slower training
+ * where the two cores sit far apart). `zero` clears it. NULL on failure
+ * or overflow; free with nn_free_lines (NULL: no-op). */
+#define NN_CACHE_LINE 64
+void *nn_alloc_lines(size_t bytes, int zero);
+void nn_free_lines(void *p);
+/* n floats rounded up to whole cache lines (n ≤ SIZE_MAX / 8 assumed). */
+static inline size_t nn_line_floats(size_t n)
+{
+    const size_t per = NN_CACHE_LINE / sizeof(float);
+    return (n + per - 1) / per * per;
+}
 
 /* Resolve the thread count (0: the machine default). */
 int nn_resolve_threads(int threads);

@@ -105,18 +105,18 @@ nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *siz
     if ((acts[n_layers - 1] == NN_SOFTMAX) != (loss == NN_CROSS_ENTROPY))
         return NN_ERR_INVALID_ARGUMENT;
     size_t bytes;
-    if (!nn_mul_size(n_params, 2 * sizeof(float), &bytes) || n_params > SIZE_MAX / 8)
+    if (n_params > SIZE_MAX / 16 || !nn_mul_size(nn_line_floats(n_params), 2 * sizeof(float), &bytes))
         return NN_ERR_OVERFLOW;
 
     nn_network *net = calloc(1, sizeof *net);
     if (!net) return NN_ERR_OUT_OF_MEMORY;
     net->layers = calloc(n_layers, sizeof *net->layers);
-    net->params = malloc(bytes);
+    net->params = nn_alloc_lines(bytes, 0);
     if (!net->layers || !net->params) {
         nn_network_destroy(net);
         return NN_ERR_OUT_OF_MEMORY;
     }
-    net->grads = net->params + n_params;
+    net->grads = net->params + nn_line_floats(n_params); /* own lines: threads write both */
     net->n_layers = n_layers;
     net->n_params = n_params;
     net->loss = loss;
@@ -144,10 +144,10 @@ void nn_network_destroy(nn_network *net)
 {
     if (!net) return;
     free(net->layers);
-    free(net->params);
-    free(net->opt_m);
+    nn_free_lines(net->params);
+    nn_free_lines(net->opt_m);
     free(net->acts);
-    free(net->work);
+    nn_free_lines(net->work);
     free(net->gemm_ws);
     free(net);
 }
@@ -273,49 +273,54 @@ uint64_t nn_weights_digest(const nn_network *net)
 
 /* ---- workspaces ---------------------------------------------------------- */
 
+/* total += n floats, padded to whole cache lines; 0 on overflow. */
+static int add_lines(size_t *total, size_t n)
+{
+    return n <= SIZE_MAX / 2 && nn_add_size(*total, nn_line_floats(n), total);
+}
+
 static nn_status ensure_capacity(nn_network *net, size_t m)
 {
     if (m <= net->cap && net->work) return NN_OK;
     const size_t L = net->n_layers;
-    /* floats: Σ out_l·m + out_L·m + 2·max·m + m + column-sum scratch */
+    /* floats: Σ out_l·m + out_L·m + 2·max·m + m + column-sum scratch, each
+     * piece on its own cache lines since threads split them */
     size_t total = 0, t;
     for (size_t l = 0; l < L; l++) {
-        if (!nn_mul_size(net->layers[l].out, m, &t) || !nn_add_size(total, t, &total))
-            return NN_ERR_OVERFLOW;
+        if (!nn_mul_size(net->layers[l].out, m, &t) || !add_lines(&total, t)) return NN_ERR_OVERFLOW;
     }
     const size_t out_l = net->layers[L - 1].out;
     size_t zsize = 0, dsize;
     if (net->loss == NN_CROSS_ENTROPY && !nn_mul_size(out_l, m, &zsize)) return NN_ERR_OVERFLOW;
     if (!nn_mul_size(net->max_units, m, &dsize)) return NN_ERR_OVERFLOW;
     const size_t scratch = nn_column_sum_scratch(net->max_units, m);
-    if (!nn_add_size(total, zsize, &total) || !nn_add_size(total, dsize, &total) ||
-        !nn_add_size(total, dsize, &total) || !nn_add_size(total, m, &total) ||
-        !nn_add_size(total, scratch, &total) || !nn_mul_size(total, sizeof(float), &t))
+    if (!add_lines(&total, zsize) || !add_lines(&total, dsize) || !add_lines(&total, dsize) ||
+        !add_lines(&total, m) || !add_lines(&total, scratch) || !nn_mul_size(total, sizeof(float), &t))
         return NN_ERR_OVERFLOW;
-    float *work = malloc(t);
+    float *work = nn_alloc_lines(t, 0);
     float **acts = malloc(L * sizeof *acts);
     if (!work || !acts) {
-        free(work);
+        nn_free_lines(work);
         free(acts);
         return NN_ERR_OUT_OF_MEMORY;
     }
-    free(net->work);
+    nn_free_lines(net->work);
     free(net->acts);
     net->work = work;
     net->acts = acts;
     float *p = work;
     for (size_t l = 0; l < L; l++) {
         acts[l] = p;
-        p += net->layers[l].out * m;
+        p += nn_line_floats(net->layers[l].out * m);
     }
     net->z_out = zsize ? p : NULL;
-    p += zsize;
+    p += nn_line_floats(zsize);
     net->delta[0] = p;
-    p += dsize;
+    p += nn_line_floats(dsize);
     net->delta[1] = p;
-    p += dsize;
+    p += nn_line_floats(dsize);
     net->col_values = p;
-    p += m;
+    p += nn_line_floats(m);
     net->col_scratch = p;
     net->cap = m;
     return NN_OK;
@@ -521,13 +526,38 @@ nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, s
     return NN_OK;
 }
 
+/* The weight update as the dW GEMM's epilogue: each block of the layer's
+ * weights is updated by the thread that has just computed its gradient (or
+ * momentum), while that is in cache, and always by the same thread, so W
+ * and the optimizer state stay in that core's caches from step to step. */
+typedef struct update_epilogue {
+    const nn_network *net;
+    const nn_kernels *kr;
+    const nn_update *u;
+    size_t off, rows; /* the layer's weights: params[off...], ld rows */
+} update_epilogue;
+
+static void update_block(void *ctx, size_t i0, size_t i1, size_t j0, size_t j1)
+{
+    const update_epilogue *e = ctx;
+    const float wd = e->net->opt.weight_decay;
+    const int applied = e->net->opt.kind == NN_MOMENTUM;
+    if (i0 == 0 && i1 == e->rows) { /* whole columns: one span */
+        nn_update_span(e->net, e->kr, e->u, e->off + j0 * e->rows, (j1 - j0) * e->rows, wd, applied);
+        return;
+    }
+    for (size_t j = j0; j < j1; j++)
+        nn_update_span(e->net, e->kr, e->u, e->off + j * e->rows + i0, i1 - i0, wd, applied);
+}
+
 /* Back-propagation after forward(). With `u` (nn_train_step), each layer is
  * also updated as soon as its gradient exists and dA = Wᵀ·dZ has used the
- * old W, while that gradient is still in cache; for SGD and momentum the
- * weight update is fused into the weight-gradient GEMM itself:
- *   SGD       W = (1 − lr·λ)·W − lr·dZ·Aᵀ
- *   momentum  V = μ·V + dZ·Aᵀ, then V += λ·W, W −= lr·V
- * so no pass over a stored dW is needed. Adam updates from the stored dW. */
+ * old W: SGD inside the weight-gradient GEMM itself,
+ *   SGD       W = (1 − lr·λ)·W − lr·dZ·Aᵀ      (alpha and beta of the GEMM)
+ * momentum and Adam in its epilogue (update_block), block by block:
+ *   momentum  V = μ·V + dZ·Aᵀ (beta), then V += λ·W, W −= lr·V
+ *   Adam      dW = dZ·Aᵀ, then the Adam rule on W, M, V
+ * so no separate pass over the layer's weights is needed. */
 static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
                           const float *y, size_t ldy, size_t m, const nn_update *u)
 {
@@ -559,16 +589,16 @@ static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x,
         nn_gemm_args gw = {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in, .k = m,
                            .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = ly->out, .b = a_prev,
                            .ldb = ld_prev, .c = ly->dw, .ldc = ly->out};
-        const int fuse = u && o->kind != NN_ADAM;
-        if (fuse && o->kind == NN_SGD) {
+        update_epilogue ep = {.net = net, .kr = kr, .u = u, .off = (size_t)(ly->w - net->params),
+                              .rows = ly->out};
+        if (u && o->kind == NN_SGD) {
             gw.c = ly->w, gw.alpha = -u->lr, gw.beta = 1.0f - u->lr * o->weight_decay;
-        } else if (fuse) {
-            gw.c = net->opt_m + (ly->w - net->params), gw.beta = o->momentum;
+        } else if (u) {
+            if (o->kind == NN_MOMENTUM) gw.c = net->opt_m + ep.off, gw.beta = o->momentum;
+            gw.epilogue = update_block, gw.epilogue_ctx = &ep;
         }
         if ((s = net_gemm(net, kr, &gw))) return nn_fail(net, s, "layer %zu dW workspace", l);
-        if (u) nn_update_layer(net, kr, l, u, fuse && o->kind == NN_SGD ? NN_UPDATE_BIAS
-                                                                          : NN_UPDATE_WEIGHTS | NN_UPDATE_BIAS,
-                               fuse);
+        if (u) nn_update_layer(net, kr, l, u, NN_UPDATE_BIAS);
         dz = da;
     }
     return NN_OK;

@@ -48,15 +48,19 @@ struct nn_network {
 /* One optimizer step (train.c): nn_update_begin counts the step and folds
  * Adam's bias corrections into step/eps; nn_update_layer applies the rule to
  * one layer's weights and/or bias from the stored gradients, on the
- * network's threads. */
+ * network's threads; nn_update_span to params[at, at + n) on the calling
+ * thread, with L2 decay `wd` (0 for biases), where for momentum
+ * `momentum_applied` says the buffer already holds μ·V + g. Every element is
+ * updated on its own, so any split gives the same bits. */
 typedef struct nn_update {
     float lr, step, eps;
 } nn_update;
 #define NN_UPDATE_WEIGHTS 1
 #define NN_UPDATE_BIAS 2
 nn_update nn_update_begin(nn_network *net, float learning_rate);
-void nn_update_layer(nn_network *net, const nn_kernels *kr, size_t layer, const nn_update *u,
-                     int part, int momentum_applied);
+void nn_update_layer(nn_network *net, const nn_kernels *kr, size_t layer, const nn_update *u, int part);
+void nn_update_span(const nn_network *net, const nn_kernels *kr, const nn_update *u, size_t at,
+                    size_t n, float wd, int momentum_applied);
 
 /* Record a detailed message for `s` (returns s). */
 nn_status nn_fail(nn_network *net, nn_status s, const char *fmt, ...)

@@ -5,7 +5,31 @@
 #include <omp.h>
 #endif
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
+
+/* The offset back to malloc's pointer is kept in the bytes just before the
+ * aligned block (malloc's own alignment leaves at least 8 of them). */
+void *nn_alloc_lines(size_t bytes, int zero)
+{
+    if (bytes > SIZE_MAX - NN_CACHE_LINE) return NULL;
+    unsigned char *raw = zero ? calloc(1, bytes + NN_CACHE_LINE) : malloc(bytes + NN_CACHE_LINE);
+    if (!raw) return NULL;
+    const size_t shift = NN_CACHE_LINE - (size_t)((uintptr_t)raw % NN_CACHE_LINE);
+    unsigned char *p = raw + shift;
+    memcpy(p - sizeof shift, &shift, sizeof shift);
+    return p;
+}
+
+void nn_free_lines(void *p)
+{
+    if (!p) return;
+    size_t shift;
+    memcpy(&shift, (unsigned char *)p - sizeof shift, sizeof shift);
+    free((unsigned char *)p - shift);
+}
 
 /* Below this many element-operations per thread, one thread is faster
  * (fork/join costs a few microseconds). */

@@ -28,58 +28,57 @@ nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt)
     if (!ok) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "optimizer hyper-parameter out of range");
     float *state = NULL;
     if (opt->kind != NN_SGD) {
-        const size_t n = opt->kind == NN_ADAM ? 2 * net->n_params : net->n_params;
-        state = calloc(n, sizeof(float));
+        const size_t stride = nn_line_floats(net->n_params); /* the create-time check bounds it */
+        state = nn_alloc_lines((opt->kind == NN_ADAM ? 2 : 1) * stride * sizeof(float), 1);
         if (!state) return nn_fail(net, NN_ERR_OUT_OF_MEMORY, "optimizer state");
     }
-    free(net->opt_m);
+    nn_free_lines(net->opt_m);
     net->opt_m = state;
-    net->opt_v = opt->kind == NN_ADAM ? state + net->n_params : NULL;
+    net->opt_v = opt->kind == NN_ADAM ? state + nn_line_floats(net->n_params) : NULL;
     net->opt = *opt;
     net->opt_steps = 0;
     return NN_OK;
 }
 
-/* One update of params[off + lo, off + hi): every element on its own, so
- * any split across threads gives the same bits. `applied` marks momentum
- * whose V = μ·V + g was already formed by the fused weight-gradient GEMM. */
+void nn_update_span(const nn_network *net, const nn_kernels *kr, const nn_update *u, size_t at,
+                    size_t n, float wd, int momentum_applied)
+{
+    const nn_optimizer *o = &net->opt;
+    const float lr = u->lr;
+    float *w = net->params + at;
+    const float *g = net->grads + at;
+    switch (o->kind) {
+    case NN_SGD:
+        if (wd != 0.0f) kr->axpy(n, -lr * wd, w, w);
+        kr->axpy(n, -lr, g, w);
+        break;
+    case NN_MOMENTUM:
+        if (momentum_applied) {
+            if (wd != 0.0f) kr->axpy(n, wd, w, net->opt_m + at);
+            kr->axpy(n, -lr, net->opt_m + at, w);
+        } else {
+            kr->momentum_update(n, lr, o->momentum, wd, g, net->opt_m + at, w);
+        }
+        break;
+    case NN_ADAM:
+        kr->adam_update(n, u->step, o->beta1, o->beta2, u->eps, wd, g, net->opt_m + at,
+                        net->opt_v + at, w);
+        break;
+    }
+}
+
 typedef struct step_job {
     nn_network *net;
     const nn_kernels *kr;
     const nn_update *u;
     size_t off;
     float wd;
-    int applied;
 } step_job;
 
 static void step_range(void *ctx, size_t lo, size_t hi)
 {
     const step_job *jb = ctx;
-    const nn_network *net = jb->net;
-    const nn_optimizer *o = &net->opt;
-    const nn_kernels *kr = jb->kr;
-    const size_t at = jb->off + lo, n = hi - lo;
-    const float lr = jb->u->lr;
-    float *w = net->params + at;
-    const float *g = net->grads + at;
-    switch (o->kind) {
-    case NN_SGD:
-        if (jb->wd != 0.0f) kr->axpy(n, -lr * jb->wd, w, w);
-        kr->axpy(n, -lr, g, w);
-        break;
-    case NN_MOMENTUM:
-        if (jb->applied) {
-            if (jb->wd != 0.0f) kr->axpy(n, jb->wd, w, net->opt_m + at);
-            kr->axpy(n, -lr, net->opt_m + at, w);
-        } else {
-            kr->momentum_update(n, lr, o->momentum, jb->wd, g, net->opt_m + at, w);
-        }
-        break;
-    case NN_ADAM:
-        kr->adam_update(n, jb->u->step, o->beta1, o->beta2, jb->u->eps, jb->wd, g, net->opt_m + at,
-                        net->opt_v + at, w);
-        break;
-    }
+    nn_update_span(jb->net, jb->kr, jb->u, jb->off + lo, hi - lo, jb->wd, 0);
 }
 
 nn_update nn_update_begin(nn_network *net, float learning_rate)
@@ -96,17 +95,16 @@ nn_update nn_update_begin(nn_network *net, float learning_rate)
     return u;
 }
 
-void nn_update_layer(nn_network *net, const nn_kernels *kr, size_t layer, const nn_update *u,
-                     int part, int momentum_applied)
+void nn_update_layer(nn_network *net, const nn_kernels *kr, size_t layer, const nn_update *u, int part)
 {
     const nn_layer *ly = &net->layers[layer];
     const size_t nw = ly->in * ly->out;
     const int threads = nn_resolve_threads(net->threads);
-    step_job jb = {.net = net, .kr = kr, .u = u, .applied = momentum_applied,
-                   .off = (size_t)(ly->w - net->params), .wd = net->opt.weight_decay};
+    step_job jb = {.net = net, .kr = kr, .u = u, .off = (size_t)(ly->w - net->params),
+                   .wd = net->opt.weight_decay};
     /* the weights (decayed), then the biases right after them (not decayed) */
     if (part & NN_UPDATE_WEIGHTS) nn_parallel_ranges(threads, nw, 4, step_range, &jb);
-    jb.off += nw, jb.wd = 0.0f, jb.applied = 0; /* biases always go through db */
+    jb.off += nw, jb.wd = 0.0f;
     if (part & NN_UPDATE_BIAS) nn_parallel_ranges(threads, ly->out, 4, step_range, &jb);
 }
 
@@ -119,7 +117,7 @@ nn_status nn_step(nn_network *net, float learning_rate)
     const nn_kernels *kr = nn_kernels_active();
     const nn_update u = nn_update_begin(net, learning_rate);
     for (size_t l = 0; l < net->n_layers; l++)
-        nn_update_layer(net, kr, l, &u, NN_UPDATE_WEIGHTS | NN_UPDATE_BIAS, 0);
+        nn_update_layer(net, kr, l, &u, NN_UPDATE_WEIGHTS | NN_UPDATE_BIAS);
     return NN_OK;
 }
 
@@ -187,11 +185,11 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
             return nn_fail(net, NN_ERR_OVERFLOW, "minibatch size");
         }
         perm = malloc(m * sizeof *perm);
-        xb = malloc(xs * sizeof(float));
+        xb = nn_alloc_lines(xs * sizeof(float), 0); /* threads gather and read it by columns */
         yb = malloc(ys * sizeof(float));
     }
     if (!backup || (minibatch && (!perm || !xb || !yb)) || (s = nn_reserve(net, bs))) {
-        free(perm), free(xb), free(yb), free(backup);
+        free(perm), nn_free_lines(xb), free(yb), free(backup);
         return s ? s : nn_fail(net, NN_ERR_OUT_OF_MEMORY, "training buffers");
     }
     for (size_t i = 0; minibatch && i < m; i++) perm[i] = i;
@@ -242,6 +240,6 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
         }
         if (!s && callback && callback(epoch, (float)(epoch_cost / (double)m), user)) break;
     }
-    free(perm), free(xb), free(yb), free(backup);
+    free(perm), nn_free_lines(xb), free(yb), free(backup);
     return s;
 }

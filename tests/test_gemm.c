@@ -3,6 +3,8 @@
  * leading dimensions; thread-count determinism; argument errors. */
 #include <float.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 #include "testutil.h"
@@ -184,6 +186,54 @@ START_TEST(threads_bitwise_identical)
 }
 END_TEST
 
+/* The epilogue sees each element of C exactly once, already final: blocks
+ * are checked against a single-threaded product as they arrive (shapes that
+ * split by columns, by rows, and one computed transposed). */
+typedef struct seen {
+    const float *want, *c;
+    size_t m;
+    unsigned char *count; /* per element; distinct threads touch distinct ones */
+    int wrong;            /* set from any thread: no ck_assert off the main thread */
+} seen;
+
+static void record_block(void *ctx, size_t i0, size_t i1, size_t j0, size_t j1)
+{
+    seen *s = ctx;
+    for (size_t j = j0; j < j1; j++)
+        for (size_t i = i0; i < i1; i++) {
+            s->count[i + j * s->m]++;
+            if (memcmp(&s->c[i + j * s->m], &s->want[i + j * s->m], sizeof(float))) s->wrong = 1;
+        }
+}
+
+START_TEST(epilogue_sees_every_block_once)
+{
+    const size_t shapes[4][4] = {{200, 257, 300, 0}, {256, 128, 784, 0}, {10, 128, 64, 1}, {33, 7, 0, 0}};
+    const nn_kernels *kr = nn_kernels_active();
+    for (int sh = 0; sh < 4; sh++) {
+        const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+        const nn_transpose tb = (nn_transpose)shapes[sh][3];
+        float *a = tu_random(m * (k ? k : 1), 3, -1, 1), *b = tu_random((k ? k : 1) * n, 4, -1, 1);
+        float *want = malloc(m * n * sizeof *want), *c = malloc(m * n * sizeof *c);
+        unsigned char *count = malloc(m * n);
+        nn_gemm_args g = {.ta = NN_NO_TRANS, .tb = tb, .m = m, .n = n, .k = k, .alpha = 1.0f,
+                          .beta = 0.0f, .a = a, .lda = m, .b = b, .ldb = tb ? n : (k ? k : 1),
+                          .c = want, .ldc = m};
+        void *w = malloc(nn_gemm_workspace(kr, &g, 4));
+        nn_gemm_run(kr, &g, 1, w);
+        for (int t = 1; t <= 4; t++) {
+            seen s = {.want = want, .c = c, .m = m, .count = count};
+            memset(count, 0, m * n);
+            g.c = c, g.epilogue = record_block, g.epilogue_ctx = &s;
+            nn_gemm_run(kr, &g, t, w);
+            ck_assert_msg(!s.wrong, "shape %d, %d threads: a block was not final", sh, t);
+            for (size_t i = 0; i < m * n; i++) ck_assert_int_eq(count[i], 1);
+        }
+        free(a), free(b), free(want), free(c), free(count), free(w);
+    }
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
     float a[4] = {1, 2, 3, 4}, c[4];
@@ -237,6 +287,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, bad_arguments, isa_selection};
+    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
     return tu_main("gemm", 300, tests, sizeof tests / sizeof *tests);
 }
