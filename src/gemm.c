@@ -13,11 +13,16 @@
  * leading dimension whose cache lines would collide in L1, and the partial
  * last panels, which are zero-padded so the micro-kernel never branches.
  *
- * Determinism: every element of C is reduced over K in the same order (KC
- * blocks, each summed by the micro-kernel in p order) whatever the thread
- * count, because threads split C on tile boundaries (the tile grid does not
- * move) and KC is a per-ISA constant. So results are bitwise identical for
- * 1..N threads.
+ * Threads split C by columns or by rows; or, for a layer's W·A (split_k),
+ * they split K, so that each thread reads only the columns of W it updates
+ * itself (see run_split_k: with a 2-thread split of C, half of W moved
+ * between the cores on every step, which cost 20 % of the training time
+ * whenever the machine placed the two cores far apart).
+ *
+ * Determinism: every element of C is reduced over K in the same order (K
+ * blocks of a size set by K and the ISA alone, each summed by the
+ * micro-kernel in p order, then added in block order) whatever the thread
+ * count or split, so results are bitwise identical for 1..N threads.
  *
  * Skinny products get a 16-row tile where the ISA has one (kernels.h:
  * gemm_ukernel_short); and when the transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ
@@ -88,6 +93,7 @@ typedef struct plan {
     nn_gemm_ukernel_fn ukernel; /* the ISA's main or short tile */
     size_t mr;                  /* its rows */
     size_t m, n, k, mc, nc;
+    size_t kc;      /* K block: K cut into equal blocks of at most the ISA's KC */
     nn_transpose ta, tb;
     const float *a, *b;
     size_t lda, ldb;
@@ -102,9 +108,11 @@ typedef struct plan {
                     only its last, partial MR panel is packed */
     int pack_b;  /* B packed per (jc, pc) block; otherwise read in place and
                     only partial NR panels are packed */
+    int split_k; /* threads take whole K blocks; see run_split_k */
     float *apack;
     float *bpack; /* per thread: kc x nc (pack_b) or the partial panel */
     size_t bpack_stride;
+    float *partial; /* split_k: the K blocks of threads 1.., m x n each */
 } plan;
 
 static double tile_fill(size_t m, size_t n, size_t mr, size_t nr)
@@ -172,14 +180,21 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     if (kr->gemm_ukernel_short && p->m <= kr->mr_short)
         p->ukernel = kr->gemm_ukernel_short, p->mr = kr->mr_short;
     p->pack_a = p->ta == NN_TRANS || p->lda > 512;
-    const size_t kc = min_size(kr->kc, p->k);
+    /* Equal K blocks (784 = 4 x 196, not 3 x 256 + 16): no short last block
+     * paying a full pass over C. A function of K alone, so every element is
+     * still summed in the same order for any thread count. */
+    const size_t blocks = p->k ? (p->k + kr->kc - 1) / kr->kc : 1;
+    p->kc = p->k ? (p->k + blocks - 1) / blocks : 1;
+    const size_t kc = p->kc;
     p->pack_b = p->tb == NN_NO_TRANS ? kr->pack_b_columns || panel_collides(p->ldb, kr->nr, kc)
                                      : panel_collides(p->ldb, kc, kr->nr);
     p->threads = threads;
+    p->split_k = g->split_k && threads > 1 && !p->swapped && !g->epilogue && blocks % (size_t)threads == 0;
     p->mc = round_up(mach->mc, p->mr);
-    const size_t share = round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
+    const size_t share = p->split_k ? round_up(p->n, kr->nr)
+                                    : round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
     p->nc = min_size(round_up(min_size(mach->nc, 2048), kr->nr), share);
-    p->bpack_stride = round_up(min_size(kr->kc, p->k) * p->nc, ALIGN / sizeof(float));
+    p->bpack_stride = round_up(kc * p->nc, ALIGN / sizeof(float));
 }
 
 size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
@@ -192,8 +207,15 @@ size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int thread
     if (!nn_mul_size(round_up(p.m, kr->mr), p.k, &a_floats)) return SIZE_MAX;
     a_floats = round_up(a_floats, ALIGN / sizeof(float));
     if (!nn_mul_size((size_t)threads, p.bpack_stride, &b_floats)) return SIZE_MAX;
-    if (!nn_add_size(a_floats, b_floats, &total) || !nn_mul_size(total, sizeof(float), &total) ||
-        !nn_add_size(total, ALIGN, &total))
+    size_t part_floats = 0;
+    if (p.split_k) {
+        const size_t blocks = (p.k + p.kc - 1) / p.kc;
+        if (!nn_mul_size(p.m, p.n, &part_floats) ||
+            !nn_mul_size(part_floats, blocks - blocks / (size_t)threads, &part_floats))
+            return SIZE_MAX;
+    }
+    if (!nn_add_size(a_floats, b_floats, &total) || !nn_add_size(total, part_floats, &total) ||
+        !nn_mul_size(total, sizeof(float), &total) || !nn_add_size(total, ALIGN, &total))
         return SIZE_MAX;
     return total;
 }
@@ -234,7 +256,7 @@ static const float *a_at(const plan *p, size_t i, size_t pc)
  * the single partial panel, K block pc at MR·pc. */
 static void pack_a_part(const plan *p, int t, int nt)
 {
-    const size_t mr = p->mr, kc_max = p->kr->kc;
+    const size_t mr = p->mr, kc_max = p->kc;
     const size_t m_panels = (p->m + mr - 1) / mr, mpad = m_panels * mr;
     const size_t first = p->pack_a ? 0 : p->m / mr * mr;
     size_t idx = 0;
@@ -248,20 +270,30 @@ static void pack_a_part(const plan *p, int t, int nt)
     }
 }
 
-/* C[i_begin:i_end, j_begin:j_end], both ranges on tile boundaries. */
-static void compute_block(const plan *p, int t, size_t i_begin, size_t i_end, size_t j_begin, size_t j_end)
+/* The product's K blocks k_begin..k_end (on block boundaries) for
+ * C[i_begin:i_end, j_begin:j_end] (ranges on tile boundaries), into `c`
+ * (ld ldc; p->c, or a partial for split_k) with `beta` for the first. */
+typedef struct span {
+    size_t i_begin, i_end, j_begin, j_end, k_begin, k_end;
+    float *c;
+    size_t ldc;
+    float beta;
+} span;
+
+static void compute_block(const plan *p, int t, const span *s)
 {
     const nn_kernels *kr = p->kr;
-    const size_t mr = p->mr, nr = kr->nr, kc_max = kr->kc;
+    const size_t i_begin = s->i_begin, i_end = s->i_end, j_begin = s->j_begin, j_end = s->j_end;
+    const size_t mr = p->mr, nr = kr->nr, kc_max = p->kc;
     const size_t mpad = round_up(p->m, mr), m_full = p->m / mr * mr;
     float *bpack = p->bpack + (size_t)t * p->bpack_stride;
     float tile[32 * 32]; /* >= MR·NR of every ISA (checked in test_gemm) */
 
     for (size_t jc = j_begin; jc < j_end; jc += p->nc) {
         const size_t nc = min_size(p->nc, j_end - jc);
-        for (size_t pc = 0; pc < p->k; pc += kc_max) {
+        for (size_t pc = s->k_begin; pc < s->k_end; pc += kc_max) {
             const size_t kc = min_size(kc_max, p->k - pc);
-            const float beta = pc == 0 ? p->beta : 1.0f;
+            const float beta = pc == s->k_begin ? s->beta : 1.0f;
             for (size_t ic = i_begin; ic < i_end; ic += p->mc) {
                 const size_t mc = min_size(p->mc, i_end - ic);
                 if (p->pack_b && ic == i_begin) {
@@ -298,8 +330,8 @@ static void compute_block(const plan *p, int t, size_t i_begin, size_t i_end, si
                         else if (i < m_full) ap = a_at(p, i, pc), a_ks = p->lda;
                         else ap = p->apack + mr * pc;
                         if (!p->swapped) {
-                            p->ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, p->c + i + j * p->ldc,
-                                       p->ldc, p->alpha, beta);
+                            p->ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, s->c + i + j * s->ldc,
+                                       s->ldc, p->alpha, beta);
                         } else {
                             p->ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, tile, mr, p->alpha, 0.0f);
                             store_transposed(p, tile, mr, mm, nn, i, j, beta);
@@ -315,6 +347,45 @@ static void compute_block(const plan *p, int t, size_t i_begin, size_t i_end, si
     }
 }
 
+/* Split K: thread t computes K blocks [nb·t/nt, nb·(t+1)/nt) over all of C.
+ * Thread 0 accumulates its blocks into C as the unsplit product would; the
+ * other threads write each block to its own partial (alpha·Σ over the
+ * block), and after a barrier the partials are added to C in block order,
+ * split by columns. Each block's sum and each addition are the unsplit
+ * product's own operations in its own order (c + alpha·acc, one rounding
+ * each), so the result is bitwise the same for any thread count. Used where
+ * A is a layer's W, whose columns the same threads update: each thread then
+ * reads only its own columns of W (its K blocks). */
+static void run_split_k(const plan *p, int t, int nt)
+{
+    const size_t blocks = (p->k + p->kc - 1) / p->kc, first_other = blocks / (size_t)nt;
+    const size_t lo = blocks * (size_t)t / (size_t)nt, hi = blocks * (size_t)(t + 1) / (size_t)nt;
+    const size_t mn = p->m * p->n;
+    span s = {.i_end = p->m, .j_end = p->n, .k_begin = lo * p->kc, .k_end = min_size(hi * p->kc, p->k)};
+    if (t == 0) {
+        s.c = p->c, s.ldc = p->ldc, s.beta = p->beta;
+        compute_block(p, t, &s);
+    } else {
+        for (size_t b = lo; b < hi; b++) {
+            s.k_begin = b * p->kc, s.k_end = min_size(s.k_begin + p->kc, p->k);
+            s.c = p->partial + (b - first_other) * mn, s.ldc = p->m, s.beta = 0.0f;
+            compute_block(p, t, &s);
+        }
+    }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    const size_t j0 = p->n * (size_t)t / (size_t)nt, j1 = p->n * (size_t)(t + 1) / (size_t)nt;
+    for (size_t b = first_other; b < blocks; b++) {
+        const float *part = p->partial + (b - first_other) * mn;
+        for (size_t j = j0; j < j1; j++) {
+            float *c = p->c + j * p->ldc;
+            const float *q = part + j * p->m;
+            for (size_t i = 0; i < p->m; i++) c[i] += q[i];
+        }
+    }
+}
+
 static void run_thread(const plan *p, int t, int nt)
 {
     if (p->apack) {
@@ -324,6 +395,16 @@ static void run_thread(const plan *p, int t, int nt)
 #pragma omp barrier
         }
 #endif
+    }
+    if (p->split_k) {
+        if (nt == p->threads) {
+            run_split_k(p, t, nt);
+        } else if (t == 0) { /* a smaller team than planned: thread 0 does it all, same bits */
+            const span s = {.i_end = p->m, .j_end = p->n, .k_end = p->k, .c = p->c, .ldc = p->ldc,
+                            .beta = p->beta};
+            compute_block(p, t, &s);
+        }
+        return;
     }
     /* Threads split C on tile boundaries, so the tile grid, and with it every
      * element's summation order, is the same for any nt: by columns, or by
@@ -336,8 +417,11 @@ static void run_thread(const plan *p, int t, int nt)
     const size_t lo = pan * (size_t)t / k, hi = pan * (size_t)(t + 1) / k;
     const size_t b = lo * step, e = min_size(hi * step, len);
     if (b >= e) return;
-    if (by_rows) compute_block(p, t, b, e, 0, p->n);
-    else compute_block(p, t, 0, p->m, b, e);
+    span s = {.i_begin = 0, .i_end = p->m, .j_begin = 0, .j_end = p->n, .k_end = p->k, .c = p->c,
+              .ldc = p->ldc, .beta = p->beta};
+    if (by_rows) s.i_begin = b, s.i_end = e;
+    else s.j_begin = b, s.j_end = e;
+    compute_block(p, t, &s);
 }
 
 static void scale_c(const nn_gemm_args *g)
@@ -362,6 +446,7 @@ void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void 
     const size_t a_floats = round_up(apack_floats(&p), ALIGN / sizeof(float));
     p.apack = a_floats ? (float *)base : NULL;
     p.bpack = (float *)base + a_floats;
+    p.partial = p.bpack + (size_t)threads * p.bpack_stride;
 #ifdef _OPENMP
     if (threads > 1) {
 #pragma omp parallel num_threads(threads)

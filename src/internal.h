@@ -60,6 +60,10 @@ typedef struct nn_gemm_args {
     size_t lda, ldb, ldc;
     nn_gemm_epilogue_fn epilogue; /* optional */
     void *epilogue_ctx;
+    /* May split K across threads (whole K blocks, same bits as unsplit;
+     * gemm.c run_split_k): for W·A, where each thread then reads only the
+     * columns of W that it updates in the dW epilogue. No epilogue then. */
+    int split_k;
 } nn_gemm_args;
 
 size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads);

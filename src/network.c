@@ -362,7 +362,7 @@ nn_status nn_reserve(nn_network *net, size_t batch)
     for (size_t l = 0; l < net->n_layers; l++) {
         const nn_layer *ly = &net->layers[l];
         const nn_gemm_args shapes[3] = {
-            {.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = ly->out, .n = batch, .k = ly->in},
+            {.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = ly->out, .n = batch, .k = ly->in, .split_k = 1},
             {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in, .k = batch},
             {.ta = NN_TRANS, .tb = NN_NO_TRANS, .m = ly->in, .n = batch, .k = ly->out}};
         for (int i = 0; i < 3; i++) {
@@ -477,7 +477,8 @@ static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, 
         float *z = keep_z ? net->z_out : net->acts[l];
         const nn_gemm_args g = {.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = ly->out, .n = m,
                                 .k = ly->in, .alpha = 1.0f, .beta = 0.0f, .a = ly->w,
-                                .lda = ly->out, .b = in, .ldb = ld_in, .c = z, .ldc = ly->out};
+                                .lda = ly->out, .b = in, .ldb = ld_in, .c = z, .ldc = ly->out,
+                                .split_k = 1};
         if ((s = net_gemm(net, kr, &g))) return nn_fail(net, s, "layer %zu GEMM workspace", l);
         column_job jb = {.kind = keep_z ? JOB_SOFTMAX : JOB_BIAS_ACTIVATE, .kr = kr, .ly = ly,
                          .m = m, .z = z, .a = net->acts[l]};

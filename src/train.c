@@ -137,26 +137,29 @@ float nn_scheduled_rate(const nn_train_options *opt, size_t epoch)
 }
 
 /* The minibatch's columns, picked from the data set by index: a strided
- * copy out of a large array (cache misses), so it runs on all threads. */
+ * copy out of a large array (cache misses), so it runs on all threads, each
+ * copying a range of rows of every column. That matches the K blocks the
+ * first layer's W·X takes per thread (split_k), so each thread reads back
+ * what it wrote itself. */
 typedef struct gather_job {
-    size_t rows, ld;
+    size_t rows, ld, n;
     const float *src;
     const size_t *idx;
     float *dst;
 } gather_job;
 
-static void gather_range(void *ctx, size_t lo, size_t hi)
+static void gather_rows(void *ctx, size_t lo, size_t hi)
 {
     const gather_job *g = ctx;
-    for (size_t j = lo; j < hi; j++)
-        memcpy(g->dst + j * g->rows, g->src + g->idx[j] * g->ld, g->rows * sizeof(float));
+    for (size_t j = 0; j < g->n; j++)
+        memcpy(g->dst + j * g->rows + lo, g->src + g->idx[j] * g->ld + lo, (hi - lo) * sizeof(float));
 }
 
 static void gather_columns(int threads, size_t rows, const float *src, size_t ld, const size_t *idx,
                            size_t n, float *dst)
 {
-    gather_job g = {.rows = rows, .ld = ld, .src = src, .idx = idx, .dst = dst};
-    nn_parallel_ranges(threads, n, rows, gather_range, &g);
+    gather_job g = {.rows = rows, .ld = ld, .n = n, .src = src, .idx = idx, .dst = dst};
+    nn_parallel_ranges(threads, rows, n, gather_rows, &g);
 }
 
 nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,

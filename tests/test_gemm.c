@@ -186,6 +186,46 @@ START_TEST(threads_bitwise_identical)
 }
 END_TEST
 
+/* split_k (threads take whole K blocks, partials added in block order) gives
+ * the unsplit product's bits for 1..4 threads, with and without beta, on
+ * every ISA: K = 784 cuts into 4 equal blocks, 1000 into 4 of 250. */
+START_TEST(split_k_bitwise_identical)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const size_t shapes[2][3] = {{256, 128, 784}, {37, 50, 1000}};
+    for (int sh = 0; sh < 2; sh++) {
+        const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+        float *a = tu_random(m * k, 5, -1, 1), *b = tu_random(k * n, 6, -1, 1);
+        float *c0 = tu_random(m * n, 7, -1, 1), *want = malloc(m * n * sizeof *want);
+        float *c = malloc(m * n * sizeof *c);
+        for (int s = 0; s < n_isa; s++) {
+            ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+            const nn_kernels *kr = nn_kernels_active();
+            for (int with_beta = 0; with_beta < 2; with_beta++) {
+                nn_gemm_args g = {.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = m, .n = n, .k = k,
+                                  .alpha = 0.75f, .beta = with_beta ? 0.5f : 0.0f, .a = a, .lda = m,
+                                  .b = b, .ldb = k, .c = want, .ldc = m};
+                void *w = malloc(nn_gemm_workspace(kr, &g, 1));
+                memcpy(want, c0, m * n * sizeof *want);
+                nn_gemm_run(kr, &g, 1, w);
+                free(w);
+                g.split_k = 1, g.c = c;
+                for (int t = 1; t <= 4; t++) {
+                    w = malloc(nn_gemm_workspace(kr, &g, t));
+                    memcpy(c, c0, m * n * sizeof *c);
+                    nn_gemm_run(kr, &g, t, w);
+                    free(w);
+                    ck_assert_msg(memcmp(c, want, m * n * sizeof *c) == 0, "%s %zux%zux%zu beta %d: %d threads differ",
+                                  nn_isa_name(isas[s]), m, n, k, with_beta, t);
+                }
+            }
+        }
+        free(a), free(b), free(c0), free(want), free(c);
+    }
+}
+END_TEST
+
 /* The epilogue sees each element of C exactly once, already final: blocks
  * are checked against a single-threaded product as they arrive (shapes that
  * split by columns, by rows, and one computed transposed). */
@@ -287,6 +327,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
+    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
     return tu_main("gemm", 300, tests, sizeof tests / sizeof *tests);
 }
