@@ -616,6 +616,17 @@ nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *
     return backprop(net, kr, x, ldx, y, ldy, m, NULL);
 }
 
+nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, const float *y,
+                                size_t ldy, size_t m, float learning_rate, float *cost)
+{
+    const nn_kernels *kr = nn_kernels_active();
+    nn_status s = forward(net, kr, x, ldx, m);
+    if (s) return s;
+    if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
+    const nn_update u = nn_update_begin(net, learning_rate);
+    return backprop(net, kr, x, ldx, y, ldy, m, &u);
+}
+
 nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
                         size_t m, float learning_rate, float *cost)
 {
@@ -623,9 +634,5 @@ nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float
     if (s) return s;
     if (!(learning_rate >= 0.0f) || !isfinite(learning_rate))
         return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)learning_rate);
-    const nn_kernels *kr = nn_kernels_active();
-    if ((s = forward(net, kr, x, ldx, m))) return s;
-    if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
-    const nn_update u = nn_update_begin(net, learning_rate);
-    return backprop(net, kr, x, ldx, y, ldy, m, &u);
+    return nn_train_step_unchecked(net, x, ldx, y, ldy, m, learning_rate, cost);
 }

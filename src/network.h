@@ -72,6 +72,11 @@ nn_status nn_fail(nn_network *net, nn_status s, const char *fmt, ...)
 /* 1 if every element is finite. */
 int nn_all_finite(size_t rows, size_t cols, const float *p, size_t ld);
 
+/* nn_train_step on a batch and rate already validated (nn_train checks the
+ * whole data set once, not every minibatch copied out of it). */
+nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, const float *y,
+                                size_t ldy, size_t m, float learning_rate, float *cost);
+
 /* Validate the network argument and a batch; clears the error message. */
 nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const float *y,
                          size_t ldy, size_t m, int need_y);

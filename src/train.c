@@ -219,7 +219,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
                 bx = xb, by = yb, bldx = n_in, bldy = n_out;
             }
             float cost;
-            if ((s = nn_train_step(net, bx, bldx, by, bldy, nb, lr, &cost))) break;
+            if ((s = nn_train_step_unchecked(net, bx, bldx, by, bldy, nb, lr, &cost))) break;
             if (!isfinite(cost)) {
                 memcpy(net->params, backup, net->n_params * sizeof(float));
                 s = nn_fail(net, NN_ERR_NON_FINITE,
