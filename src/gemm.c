@@ -189,7 +189,7 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     p->pack_b = p->tb == NN_NO_TRANS ? kr->pack_b_columns || panel_collides(p->ldb, kr->nr, kc)
                                      : panel_collides(p->ldb, kc, kr->nr);
     p->threads = threads;
-    p->split_k = g->split_k && threads > 1 && !p->swapped && !g->epilogue && blocks % (size_t)threads == 0;
+    p->split_k = g->split_k && threads > 1 && !p->swapped && blocks % (size_t)threads == 0;
     p->mc = round_up(mach->mc, p->mr);
     const size_t share = p->split_k ? round_up(p->n, kr->nr)
                                     : round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
@@ -272,12 +272,15 @@ static void pack_a_part(const plan *p, int t, int nt)
 
 /* The product's K blocks k_begin..k_end (on block boundaries) for
  * C[i_begin:i_end, j_begin:j_end] (ranges on tile boundaries), into `c`
- * (ld ldc; p->c, or a partial for split_k) with `beta` for the first. */
+ * (ld ldc; p->c, or a partial for split_k) with `beta` for the first;
+ * `final`: these blocks complete C, so each finished block goes to the
+ * epilogue. */
 typedef struct span {
     size_t i_begin, i_end, j_begin, j_end, k_begin, k_end;
     float *c;
     size_t ldc;
     float beta;
+    int final;
 } span;
 
 static void compute_block(const plan *p, int t, const span *s)
@@ -337,7 +340,7 @@ static void compute_block(const plan *p, int t, const span *s)
                             store_transposed(p, tile, mr, mm, nn, i, j, beta);
                         }
                     }
-                    if (p->epilogue && pc + kc >= p->k) {
+                    if (p->epilogue && s->final && pc + kc >= s->k_end) {
                         if (!p->swapped) p->epilogue(p->epilogue_ctx, ic, ic + mc, j, j + nn);
                         else p->epilogue(p->epilogue_ctx, j, j + nn, ic, ic + mc);
                     }
@@ -351,7 +354,7 @@ static void compute_block(const plan *p, int t, const span *s)
  * Thread 0 accumulates its blocks into C as the unsplit product would; the
  * other threads write each block to its own partial (alpha·Σ over the
  * block), and after a barrier the partials are added to C in block order,
- * split by columns. Each block's sum and each addition are the unsplit
+ * split by columns, each thread passing its columns to the epilogue. Each block's sum and each addition are the unsplit
  * product's own operations in its own order (c + alpha·acc, one rounding
  * each), so the result is bitwise the same for any thread count. Used where
  * A is a layer's W, whose columns the same threads update: each thread then
@@ -384,6 +387,7 @@ static void run_split_k(const plan *p, int t, int nt)
             for (size_t i = 0; i < p->m; i++) c[i] += q[i];
         }
     }
+    if (p->epilogue && j0 < j1) p->epilogue(p->epilogue_ctx, 0, p->m, j0, j1);
 }
 
 static void run_thread(const plan *p, int t, int nt)
@@ -401,7 +405,7 @@ static void run_thread(const plan *p, int t, int nt)
             run_split_k(p, t, nt);
         } else if (t == 0) { /* a smaller team than planned: thread 0 does it all, same bits */
             const span s = {.i_end = p->m, .j_end = p->n, .k_end = p->k, .c = p->c, .ldc = p->ldc,
-                            .beta = p->beta};
+                            .beta = p->beta, .final = 1};
             compute_block(p, t, &s);
         }
         return;
@@ -418,7 +422,7 @@ static void run_thread(const plan *p, int t, int nt)
     const size_t b = lo * step, e = min_size(hi * step, len);
     if (b >= e) return;
     span s = {.i_begin = 0, .i_end = p->m, .j_begin = 0, .j_end = p->n, .k_end = p->k, .c = p->c,
-              .ldc = p->ldc, .beta = p->beta};
+              .ldc = p->ldc, .beta = p->beta, .final = 1};
     if (by_rows) s.i_begin = b, s.i_end = e;
     else s.j_begin = b, s.j_end = e;
     compute_block(p, t, &s);

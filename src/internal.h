@@ -62,7 +62,7 @@ typedef struct nn_gemm_args {
     void *epilogue_ctx;
     /* May split K across threads (whole K blocks, same bits as unsplit;
      * gemm.c run_split_k): for W·A, where each thread then reads only the
-     * columns of W that it updates in the dW epilogue. No epilogue then. */
+     * columns of W that it updates in the dW epilogue. */
     int split_k;
 } nn_gemm_args;
 

@@ -402,7 +402,7 @@ nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const floa
 
 /* The elementwise steps of forward and backward, each over a range of
  * columns (rows for the bias gradient), run by nn_parallel_ranges. */
-typedef enum { JOB_BIAS_ACTIVATE, JOB_SOFTMAX, JOB_COST, JOB_OUTPUT_DELTA, JOB_BACKWARD, JOB_BIAS_GRAD } job_kind;
+typedef enum { JOB_SOFTMAX, JOB_COST, JOB_OUTPUT_DELTA, JOB_BIAS_GRAD } job_kind;
 
 typedef struct column_job {
     job_kind kind;
@@ -423,9 +423,6 @@ static void column_job_range(void *ctx, size_t lo, size_t hi)
     const size_t rows = jb->ly->out;
     float *col = jb->net->col_values;
     switch (jb->kind) {
-    case JOB_BIAS_ACTIVATE:
-        kr->bias_activate[jb->ly->act](rows, hi - lo, jb->ly->b, jb->z + lo * rows);
-        break;
     case JOB_SOFTMAX: /* keeps Z, writes A and each column's log-sum-exp */
         kr->bias_activate[NN_IDENTITY](rows, hi - lo, jb->ly->b, jb->z + lo * rows);
         for (size_t j = lo; j < hi; j++) col[j] = kr->softmax(rows, jb->z + j * rows, jb->a + j * rows);
@@ -448,10 +445,6 @@ static void column_job_range(void *ctx, size_t lo, size_t hi)
             kr->activate_backward[jb->ly->act](rows * (hi - lo), jb->a + lo * rows, jb->z + lo * rows,
                                                jb->z + lo * rows);
         break;
-    case JOB_BACKWARD: /* dZ = dA ⊙ g'(A), in place */
-        kr->activate_backward[jb->ly->act](rows * (hi - lo), jb->a + lo * rows, jb->z + lo * rows,
-                                           jb->z + lo * rows);
-        break;
     case JOB_BIAS_GRAD: /* rows lo..hi of db = Σ_columns dZ */
         nn_reduce_columns(kr, hi - lo, jb->m, jb->z + lo, rows, jb->ly->db + lo,
                           jb->net->col_scratch + lo * (nn_column_sum_scratch(rows, jb->m) / rows));
@@ -465,6 +458,31 @@ static void run_columns(nn_network *net, column_job *jb, size_t n, size_t cost_p
     nn_parallel_ranges(nn_resolve_threads(net->threads), n, cost_per_item, column_job_range, jb);
 }
 
+/* The elementwise step that follows a layer's GEMM, run as its epilogue on
+ * each finished block of rows i0..i1, columns j0..j1 (whole columns: one
+ * call): forward Z = g(Z + b) in place; backward dZ = dA ⊙ g'(A) in place. */
+typedef struct activation_epilogue {
+    const nn_kernels *kr;
+    const nn_layer *ly; /* its activation (and bias, forward) */
+    float *z;           /* rows x m, contiguous */
+    const float *a;     /* backward: the layer's output A */
+    int backward;
+} activation_epilogue;
+
+static void activate_block(void *ctx, size_t i0, size_t i1, size_t j0, size_t j1)
+{
+    const activation_epilogue *e = ctx;
+    const size_t rows = e->ly->out, whole = i0 == 0 && i1 == rows;
+    for (size_t j = j0; j < j1; j++) {
+        const size_t at = j * rows + i0, cols = whole ? j1 - j0 : 1;
+        if (e->backward)
+            e->kr->activate_backward[e->ly->act](cols * (i1 - i0), e->a + at, e->z + at, e->z + at);
+        else
+            e->kr->bias_activate[e->ly->act](i1 - i0, cols, e->ly->b + i0, e->z + at);
+        if (whole) break;
+    }
+}
+
 static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx, size_t m)
 {
     nn_status s = ensure_capacity(net, m);
@@ -475,14 +493,17 @@ static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, 
         const nn_layer *ly = &net->layers[l];
         const int keep_z = ly->act == NN_SOFTMAX;
         float *z = keep_z ? net->z_out : net->acts[l];
+        activation_epilogue act = {.kr = kr, .ly = ly, .z = z};
         const nn_gemm_args g = {.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = ly->out, .n = m,
                                 .k = ly->in, .alpha = 1.0f, .beta = 0.0f, .a = ly->w,
                                 .lda = ly->out, .b = in, .ldb = ld_in, .c = z, .ldc = ly->out,
-                                .split_k = 1};
+                                .split_k = 1, .epilogue = keep_z ? NULL : activate_block,
+                                .epilogue_ctx = &act};
         if ((s = net_gemm(net, kr, &g))) return nn_fail(net, s, "layer %zu GEMM workspace", l);
-        column_job jb = {.kind = keep_z ? JOB_SOFTMAX : JOB_BIAS_ACTIVATE, .kr = kr, .ly = ly,
-                         .m = m, .z = z, .a = net->acts[l]};
-        run_columns(net, &jb, m, ly->out * (ly->act == NN_RELU || ly->act == NN_IDENTITY ? 1 : 8));
+        if (keep_z) {
+            column_job jb = {.kind = JOB_SOFTMAX, .kr = kr, .ly = ly, .m = m, .z = z, .a = net->acts[l]};
+            run_columns(net, &jb, m, ly->out * 8);
+        }
         in = net->acts[l];
         ld_in = ly->out;
     }
@@ -579,13 +600,13 @@ static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x,
         run_columns(net, &bias_grad, ly->out, m);
         float *da = dz == net->delta[0] ? net->delta[1] : net->delta[0];
         if (l > 0) {
+            activation_epilogue back = {.kr = kr, .ly = &net->layers[l - 1], .z = da,
+                                        .a = net->acts[l - 1], .backward = 1};
             const nn_gemm_args ga = {.ta = NN_TRANS, .tb = NN_NO_TRANS, .m = ly->in, .n = m,
                                      .k = ly->out, .alpha = 1.0f, .beta = 0.0f, .a = ly->w,
-                                     .lda = ly->out, .b = dz, .ldb = ly->out, .c = da, .ldc = ly->in};
+                                     .lda = ly->out, .b = dz, .ldb = ly->out, .c = da, .ldc = ly->in,
+                                     .epilogue = activate_block, .epilogue_ctx = &back};
             if ((s = net_gemm(net, kr, &ga))) return nn_fail(net, s, "layer %zu dA workspace", l);
-            column_job back = {.kind = JOB_BACKWARD, .kr = kr, .ly = &net->layers[l - 1], .m = m,
-                               .z = da, .a = net->acts[l - 1]};
-            run_columns(net, &back, m, ly->in);
         }
         nn_gemm_args gw = {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in, .k = m,
                            .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = ly->out, .b = a_prev,

@@ -228,7 +228,7 @@ END_TEST
 
 /* The epilogue sees each element of C exactly once, already final: blocks
  * are checked against a single-threaded product as they arrive (shapes that
- * split by columns, by rows, and one computed transposed). */
+ * split by columns, by rows, by K blocks, and one computed transposed). */
 typedef struct seen {
     const float *want, *c;
     size_t m;
@@ -259,17 +259,21 @@ START_TEST(epilogue_sees_every_block_once)
         nn_gemm_args g = {.ta = NN_NO_TRANS, .tb = tb, .m = m, .n = n, .k = k, .alpha = 1.0f,
                           .beta = 0.0f, .a = a, .lda = m, .b = b, .ldb = tb ? n : (k ? k : 1),
                           .c = want, .ldc = m};
-        void *w = malloc(nn_gemm_workspace(kr, &g, 4));
+        void *w = malloc(nn_gemm_workspace(kr, &g, 1));
         nn_gemm_run(kr, &g, 1, w);
-        for (int t = 1; t <= 4; t++) {
-            seen s = {.want = want, .c = c, .m = m, .count = count};
-            memset(count, 0, m * n);
-            g.c = c, g.epilogue = record_block, g.epilogue_ctx = &s;
-            nn_gemm_run(kr, &g, t, w);
-            ck_assert_msg(!s.wrong, "shape %d, %d threads: a block was not final", sh, t);
-            for (size_t i = 0; i < m * n; i++) ck_assert_int_eq(count[i], 1);
-        }
-        free(a), free(b), free(want), free(c), free(count), free(w);
+        free(w);
+        for (int t = 1; t <= 4; t++)
+            for (int split_k = 0; split_k < 2; split_k++) {
+                seen s = {.want = want, .c = c, .m = m, .count = count};
+                memset(count, 0, m * n);
+                g.c = c, g.epilogue = record_block, g.epilogue_ctx = &s, g.split_k = split_k;
+                w = malloc(nn_gemm_workspace(kr, &g, t));
+                nn_gemm_run(kr, &g, t, w);
+                free(w);
+                ck_assert_msg(!s.wrong, "shape %d, %d threads, split_k %d: a block was not final", sh, t, split_k);
+                for (size_t i = 0; i < m * n; i++) ck_assert_int_eq(count[i], 1);
+            }
+        free(a), free(b), free(want), free(c), free(count);
     }
 }
 END_TEST
