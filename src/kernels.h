@@ -30,7 +30,8 @@ typedef void (*nn_unary_fn)(size_t n, const float *x, float *y);
 typedef struct nn_kernels {
     nn_isa isa;
     size_t mr, nr; /* micro-tile of gemm_ukernel */
-    size_t kc;     /* K block: fixed per ISA since it fixes the summation order */
+    size_t kc;     /* largest K block (gemm.c cuts K into equal blocks of at most this);
+                      fixed per ISA since it fixes the summation order */
     nn_gemm_ukernel_fn gemm_ukernel;
     /* optional: a tile of mr_short (< mr) rows and the same nr, used when a
      * whole product has at most mr_short rows; NULL if the ISA has none */
