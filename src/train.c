@@ -148,11 +148,23 @@ typedef struct gather_job {
     float *dst;
 } gather_job;
 
+/* Each column is a separate trip to memory that the hardware prefetcher
+ * cannot foresee; prefetching the one GATHER_AHEAD columns on keeps several
+ * in flight (nntrain, Fashion-MNIST, per minibatch: 45-52 -> 37-46 us on a
+ * quiet machine, 94-106 -> 87-91 us in its slow phases). */
+#define GATHER_AHEAD 8
+
 static void gather_rows(void *ctx, size_t lo, size_t hi)
 {
     const gather_job *g = ctx;
-    for (size_t j = 0; j < g->n; j++)
-        memcpy(g->dst + j * g->rows + lo, g->src + g->idx[j] * g->ld + lo, (hi - lo) * sizeof(float));
+    const size_t bytes = (hi - lo) * sizeof(float);
+    for (size_t j = 0; j < g->n; j++) {
+        if (j + GATHER_AHEAD < g->n) {
+            const char *next = (const char *)(g->src + g->idx[j + GATHER_AHEAD] * g->ld + lo);
+            for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
+        }
+        memcpy(g->dst + j * g->rows + lo, g->src + g->idx[j] * g->ld + lo, bytes);
+    }
 }
 
 static void gather_columns(int threads, size_t rows, const float *src, size_t ld, const size_t *idx,
