@@ -265,7 +265,10 @@ static void pack_a_part(const plan *p, int t, int nt)
         for (size_t i = first; i < p->m; i += mr, idx++) {
             if ((int)(idx % (size_t)nt) != t) continue;
             float *dst = p->pack_a ? p->apack + mpad * pc + i * kc : p->apack + mr * pc;
-            pack_a_panel(mr, min_size(mr, p->m - i), kc, a_at(p, i, pc), p->lda, p->ta, dst);
+            if (p->ta == NN_TRANS && p->kr->pack_a_transposed)
+                p->kr->pack_a_transposed(mr, min_size(mr, p->m - i), kc, a_at(p, i, pc), p->lda, dst);
+            else
+                pack_a_panel(mr, min_size(mr, p->m - i), kc, a_at(p, i, pc), p->lda, p->ta, dst);
         }
     }
 }

@@ -25,6 +25,11 @@ typedef void (*nn_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const float *a,
                                    const float *b, size_t b_ks, size_t b_js, float *c,
                                    size_t ldc, float alpha, float beta);
 
+/* Pack op(A) = Aᵀ rows 0..m-1 (row i contiguous at x + i·ld), K length kc,
+ * into one MR-row panel dst[p·MR + i], rows m..mr-1 zero (m <= mr). */
+typedef void (*nn_pack_a_transposed_fn)(size_t mr, size_t m, size_t kc, const float *x, size_t ld,
+                                        float *dst);
+
 typedef void (*nn_unary_fn)(size_t n, const float *x, float *y);
 
 typedef struct nn_kernels {
@@ -37,6 +42,8 @@ typedef struct nn_kernels {
      * whole product has at most mr_short rows; NULL if the ISA has none */
     size_t mr_short;
     nn_gemm_ukernel_fn gemm_ukernel_short;
+    /* optional: a faster transposing pack of A; NULL: gemm.c's own loop */
+    nn_pack_a_transposed_fn pack_a_transposed;
     /* 1 if the micro-kernel is slow reading B by columns, so B is always
      * packed for op(B) = B (the portable one: its compiler-vectorized loop) */
     int pack_b_columns;

@@ -14,4 +14,7 @@ void nn_gemm_32x12_avx512(NN_UKERNEL_ARGS);
 void nn_gemm_16x12_avx512(NN_UKERNEL_ARGS);
 void nn_gemm_16x4_neon(NN_UKERNEL_ARGS);
 
+/* The nn_pack_a_transposed_fn of kernels.h with 8 x 8 AVX transposes. */
+void nn_pack_a_transposed_avx2(size_t mr, size_t m, size_t kc, const float *x, size_t ld, float *dst);
+
 #endif /* NN_UKERNELS_H */

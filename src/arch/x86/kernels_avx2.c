@@ -65,4 +65,5 @@ static inline vf vf_pow2i(vf n)
 
 const nn_kernels nn_kernels_avx2 = {
     .isa = NN_ISA_AVX2, .mr = 16, .nr = 6, .kc = 256, .gemm_ukernel = nn_gemm_16x6_avx2,
+    .pack_a_transposed = nn_pack_a_transposed_avx2,
     NN_VECTOR_KERNELS, NN_VECTOR_PROBE};
