@@ -77,7 +77,9 @@ def run_nn(nntrain, epochs):
                           "--save", "", "--csv", "", "--svg", ""], capture_output=True, text=True)
     if out.returncode != 0:
         return None
-    secs = [float(m) for m in re.findall(r"train loss \S+ accuracy \S+\s+(\S+) s", out.stdout)]
+    # seconds from samples/s: the printed seconds have only two decimals
+    n = [float(m) for m in re.findall(r"(\d+) training,", out.stdout)][0]
+    secs = [n / float(m) for m in re.findall(r"\((\d+) samples/s\)", out.stdout)]
     acc = [float(m) for m in re.findall(r"test accuracy: (\S+)", out.stdout)]
     return statistics.median(secs), acc[-1]
 
