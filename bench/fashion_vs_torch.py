@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Time per epoch on Fashion-MNIST: nntrain against PyTorch, run in one go.
 
-    bench/fashion_vs_torch.py [--epochs 2] [--rounds 4] [--nntrain build/nntrain]
+    bench/fashion_vs_torch.py [--epochs 3] [--rounds 4] [--nntrain build/nntrain]
 
 Both train 784-256-128-10 (ReLU, softmax + cross-entropy) with Adam, learning
 rate 1e-3, minibatch 128, shuffled each epoch, on the 60000 training images
 of /usr/share/datasets/fashion-mnist, and report seconds per epoch (training
-only; evaluation excluded) and the final test accuracy. Each round runs nn
+only; evaluation excluded; the median epoch of each run, so with the default
+3 epochs the first one, which also pays for first-touch page faults and
+warm-up in both, does not count) and the final test accuracy. Each round runs nn
 once and then PyTorch at every combination of 1..cores intra-op and OpenBLAS
 threads, and compares nn with the fastest PyTorch run of that round: the
 machine's speed drifts over minutes, so only figures taken side by side
@@ -90,7 +92,7 @@ def main():
         return 0
     args = sys.argv[1:]
     opt = lambda k, d: args[args.index(k) + 1] if k in args else d
-    epochs = int(opt("--epochs", 2))
+    epochs = int(opt("--epochs", 3))
     nntrain = opt("--nntrain", os.path.join(os.path.dirname(__file__), "..", "build", "nntrain"))
     if not os.path.exists(f"{DATA}/train-images-idx3-ubyte.gz"):
         print("Fashion-MNIST missing: apt-get install dataset-fashion-mnist", file=sys.stderr)
