@@ -16,8 +16,8 @@
  * Threads split C by columns or by rows; or, for a layer's W·A (split_k),
  * they split K, so that each thread reads only the columns of W it updates
  * itself (see run_split_k: with a 2-thread split of C, half of W moved
- * between the cores on every step, which cost 20 % of the training time
- * whenever the machine placed the two cores far apart).
+ * between the cores on every step, which cost 20 % of nntrain's time in the
+ * slow phases of this project's machine, when such moves are expensive).
  *
  * Determinism: every element of C is reduced over K in the same order (K
  * blocks of a size set by K and the ISA alone, each summed by the
@@ -180,9 +180,9 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     if (kr->gemm_ukernel_short && p->m <= kr->mr_short)
         p->ukernel = kr->gemm_ukernel_short, p->mr = kr->mr_short;
     p->pack_a = p->ta == NN_TRANS || p->lda > 512;
-    /* Equal K blocks (784 = 4 x 196, not 3 x 256 + 16): no short last block
-     * paying a full pass over C. A function of K alone, so every element is
-     * still summed in the same order for any thread count. */
+    /* Equal K blocks (KC 256: 784 = 4 x 196, not 3 x 256 + 16): no short
+     * last block paying a full pass over C. A function of K alone, so every
+     * element is still summed in the same order for any thread count. */
     const size_t blocks = p->k ? (p->k + kr->kc - 1) / kr->kc : 1;
     p->kc = p->k ? (p->k + blocks - 1) / blocks : 1;
     const size_t kc = p->kc;
@@ -357,11 +357,12 @@ static void compute_block(const plan *p, int t, const span *s)
  * Thread 0 accumulates its blocks into C as the unsplit product would; the
  * other threads write each block to its own partial (alpha·Σ over the
  * block), and after a barrier the partials are added to C in block order,
- * split by columns, each thread passing its columns to the epilogue. Each block's sum and each addition are the unsplit
- * product's own operations in its own order (c + alpha·acc, one rounding
- * each), so the result is bitwise the same for any thread count. Used where
- * A is a layer's W, whose columns the same threads update: each thread then
- * reads only its own columns of W (its K blocks). */
+ * split by columns, each thread passing its columns to the epilogue. Each
+ * block's sum and each addition are the unsplit product's own operations in
+ * its own order (c + alpha·acc, one rounding each), so the result is
+ * bitwise the same for any thread count. Used where A is a layer's W, whose
+ * columns the same threads update: each thread then reads only its own
+ * columns of W (its K blocks). */
 static void run_split_k(const plan *p, int t, int nt)
 {
     const size_t blocks = (p->k + p->kc - 1) / p->kc, first_other = blocks / (size_t)nt;
