@@ -97,6 +97,12 @@ static inline uint64_t nn_splitmix64(uint64_t *state)
  * threads, fewer when n·cost_per_item is small (parallel.c). */
 typedef void (*nn_range_fn)(void *ctx, size_t lo, size_t hi);
 void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn fn, void *ctx);
+/* The same in chunks of `chunk` items handed out as threads come free: for
+ * memory-bound work whose speed differs between threads (the minibatch
+ * gather runs twice as long on the worker thread as on the caller's, on
+ * this project's machine, for no reason visible in the code). */
+void nn_parallel_chunks(int threads, size_t n, size_t chunk, size_t cost_per_item, nn_range_fn fn,
+                        void *ctx);
 
 /* Memory on cache-line boundaries for the buffers that threads split:
  * with malloc's 16-byte alignment, every column boundary of a matrix split

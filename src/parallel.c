@@ -55,3 +55,25 @@ void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn
 #endif
     fn(ctx, 0, n);
 }
+
+void nn_parallel_chunks(int threads, size_t n, size_t chunk, size_t cost_per_item, nn_range_fn fn,
+                        void *ctx)
+{
+    size_t useful = n * (cost_per_item ? cost_per_item : 1) / MIN_WORK_PER_THREAD;
+    const size_t chunks = (n + chunk - 1) / chunk;
+    int nt = threads;
+    if ((size_t)nt > useful) nt = (int)useful;
+    if ((size_t)nt > chunks) nt = (int)chunks;
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            nn_bind_team();
+#pragma omp for schedule(dynamic, 1)
+            for (size_t c = 0; c < chunks; c++) fn(ctx, c * chunk, c * chunk + chunk < n ? c * chunk + chunk : n);
+        }
+        return;
+    }
+#endif
+    fn(ctx, 0, n);
+}
