@@ -35,12 +35,20 @@ void nn_free_lines(void *p)
  * (fork/join costs a few microseconds). */
 #define MIN_WORK_PER_THREAD 32768
 
-void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn fn, void *ctx)
+/* Threads worth using for `work` element-operations split into at most
+ * `parts` pieces. */
+static int useful_threads(int threads, size_t work, size_t parts)
 {
-    size_t useful = n * (cost_per_item ? cost_per_item : 1) / MIN_WORK_PER_THREAD;
+    const size_t useful = work / MIN_WORK_PER_THREAD;
     int nt = threads;
     if ((size_t)nt > useful) nt = (int)useful;
-    if ((size_t)nt > n) nt = (int)n;
+    if ((size_t)nt > parts) nt = (int)parts;
+    return nt;
+}
+
+void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn fn, void *ctx)
+{
+    const int nt = useful_threads(threads, n * (cost_per_item ? cost_per_item : 1), n);
 #ifdef _OPENMP
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
@@ -59,11 +67,8 @@ void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn
 void nn_parallel_chunks(int threads, size_t n, size_t chunk, size_t cost_per_item, nn_range_fn fn,
                         void *ctx)
 {
-    size_t useful = n * (cost_per_item ? cost_per_item : 1) / MIN_WORK_PER_THREAD;
     const size_t chunks = (n + chunk - 1) / chunk;
-    int nt = threads;
-    if ((size_t)nt > useful) nt = (int)useful;
-    if ((size_t)nt > chunks) nt = (int)chunks;
+    const int nt = useful_threads(threads, n * (cost_per_item ? cost_per_item : 1), chunks);
 #ifdef _OPENMP
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
