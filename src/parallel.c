@@ -60,6 +60,8 @@ void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn
         }
         return;
     }
+#else
+    (void)nt;
 #endif
     fn(ctx, 0, n);
 }
@@ -79,6 +81,8 @@ void nn_parallel_chunks(int threads, size_t n, size_t chunk, size_t cost_per_ite
         }
         return;
     }
+#else
+    (void)nt;
 #endif
     fn(ctx, 0, n);
 }

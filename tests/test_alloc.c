@@ -68,7 +68,7 @@ static nn_status train_scenario(void)
 
 static nn_status kernels_scenario(void)
 {
-    float a[6 * 7], b[7 * 5], c[6 * 5], r[6];
+    float a[6 * 7], b[7 * 5], c[7 * 5], r[6]; /* C = Aᵀ·B is 7 x 5 */
     for (int i = 0; i < 42; i++) a[i] = (float)i;
     for (int i = 0; i < 35; i++) b[i] = 1.0f;
     nn_status s = nn_sgemm(NN_TRANS, NN_NO_TRANS, 7, 5, 6, 1.0f, a, 6, b, 7, 0.0f, c, 7);
