@@ -17,6 +17,10 @@
 
 #include "network.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 nn_status nn_fail(nn_network *net, nn_status s, const char *fmt, ...)
 {
     if (net) {
@@ -483,13 +487,14 @@ static void activate_block(void *ctx, size_t i0, size_t i1, size_t j0, size_t j1
     }
 }
 
-static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx, size_t m)
+/* Layers first..last-1 of the forward pass (workspace already ensured). */
+static nn_status forward_layers(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
+                                size_t m, size_t first, size_t last)
 {
-    nn_status s = ensure_capacity(net, m);
-    if (s) return nn_fail(net, s, "workspace for %zu columns", m);
-    const float *in = x;
-    size_t ld_in = ldx;
-    for (size_t l = 0; l < net->n_layers; l++) {
+    nn_status s;
+    const float *in = first ? net->acts[first - 1] : x;
+    size_t ld_in = first ? net->layers[first - 1].out : ldx;
+    for (size_t l = first; l < last; l++) {
         const nn_layer *ly = &net->layers[l];
         const int keep_z = ly->act == NN_SOFTMAX;
         float *z = keep_z ? net->z_out : net->acts[l];
@@ -508,6 +513,13 @@ static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, 
         ld_in = ly->out;
     }
     return NN_OK;
+}
+
+static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx, size_t m)
+{
+    nn_status s = ensure_capacity(net, m);
+    if (s) return nn_fail(net, s, "workspace for %zu columns", m);
+    return forward_layers(net, kr, x, ldx, m, 0, net->n_layers);
 }
 
 /* Cost of the last forward pass against Y. MSE: Σ(A−Y)²/(2m). Cross-entropy
@@ -572,33 +584,37 @@ static void update_block(void *ctx, size_t i0, size_t i1, size_t j0, size_t j1)
         nn_update_span(e->net, e->kr, e->u, e->off + j * e->rows + i0, i1 - i0, wd, applied);
 }
 
-/* Back-propagation after forward(). With `u` (nn_train_step), each layer is
- * also updated as soon as its gradient exists and dA = Wᵀ·dZ has used the
- * old W: SGD inside the weight-gradient GEMM itself,
+/* dZ of the output layer: (A − Y)/m, ⊙ g'(A) for MSE, into delta[0]. */
+static void output_delta(nn_network *net, const nn_kernels *kr, const float *y, size_t ldy, size_t m)
+{
+    const nn_layer *out = &net->layers[net->n_layers - 1];
+    column_job jb = {.kind = JOB_OUTPUT_DELTA, .kr = kr, .ly = out, .m = m, .z = net->delta[0],
+                     .a = net->acts[net->n_layers - 1], .y = y, .ldy = ldy, .scale = 1.0f / (float)m};
+    run_columns(net, &jb, m, 2 * out->out);
+}
+
+/* Back-propagation after forward(), layers last-1 down to first, after
+ * output_delta; layer l's dZ is in delta[(L − 1 − l) % 2]. With `u`
+ * (training), each layer is also updated as soon as its gradient exists and
+ * dA = Wᵀ·dZ has used the old W: SGD inside the weight-gradient GEMM itself,
  *   SGD       W = (1 − lr·λ)·W − lr·dZ·Aᵀ      (alpha and beta of the GEMM)
  * momentum and Adam in its epilogue (update_block), block by block:
  *   momentum  V = μ·V + dZ·Aᵀ (beta), then V += λ·W, W −= lr·V
  *   Adam      dW = dZ·Aᵀ, then the Adam rule on W, M, V
  * so no separate pass over the layer's weights is needed. */
-static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
-                          const float *y, size_t ldy, size_t m, const nn_update *u)
+static nn_status backward_layers(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
+                                 size_t m, const nn_update *u, size_t first, size_t last)
 {
     const size_t L = net->n_layers;
-    const nn_layer *out = &net->layers[L - 1];
     const nn_optimizer *o = &net->opt;
-    float *dz = net->delta[0];
     nn_status s;
-    column_job out_delta = {.kind = JOB_OUTPUT_DELTA, .kr = kr, .ly = out, .m = m, .z = dz,
-                            .a = net->acts[L - 1], .y = y, .ldy = ldy, .scale = 1.0f / (float)m};
-    run_columns(net, &out_delta, m, 2 * out->out);
-
-    for (size_t l = L; l-- > 0;) {
+    for (size_t l = last; l-- > first;) {
         const nn_layer *ly = &net->layers[l];
         const float *a_prev = l ? net->acts[l - 1] : x;
         const size_t ld_prev = l ? ly->in : ldx;
+        float *dz = net->delta[(L - 1 - l) % 2], *da = net->delta[(L - l) % 2];
         column_job bias_grad = {.kind = JOB_BIAS_GRAD, .kr = kr, .ly = ly, .m = m, .z = dz};
         run_columns(net, &bias_grad, ly->out, m);
-        float *da = dz == net->delta[0] ? net->delta[1] : net->delta[0];
         if (l > 0) {
             activation_epilogue back = {.kr = kr, .ly = &net->layers[l - 1], .z = da,
                                         .a = net->acts[l - 1], .backward = 1};
@@ -621,9 +637,15 @@ static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x,
         }
         if ((s = net_gemm(net, kr, &gw))) return nn_fail(net, s, "layer %zu dW workspace", l);
         if (u) nn_update_layer(net, kr, l, u, NN_UPDATE_BIAS);
-        dz = da;
     }
     return NN_OK;
+}
+
+static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
+                          const float *y, size_t ldy, size_t m, const nn_update *u)
+{
+    output_delta(net, kr, y, ldy, m);
+    return backward_layers(net, kr, x, ldx, m, u, 0, net->n_layers);
 }
 
 nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
@@ -637,15 +659,65 @@ nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *
     return backprop(net, kr, x, ldx, y, ldy, m, NULL);
 }
 
-nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, const float *y,
-                                size_t ldy, size_t m, float learning_rate, float *cost)
+/* The output layer's part of a step: its forward product, the cost, the
+ * update's bookkeeping, the output delta and its own backward step. */
+static nn_status output_layer_step(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
+                                   const float *y, size_t ldy, size_t m, float learning_rate,
+                                   float *cost, nn_update *u)
 {
-    const nn_kernels *kr = nn_kernels_active();
-    nn_status s = forward(net, kr, x, ldx, m);
+    const size_t L = net->n_layers;
+    nn_status s = forward_layers(net, kr, x, ldx, m, L - 1, L);
     if (s) return s;
     if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
-    const nn_update u = nn_update_begin(net, learning_rate);
-    return backprop(net, kr, x, ldx, y, ldy, m, &u);
+    *u = nn_update_begin(net, learning_rate);
+    output_delta(net, kr, y, ldy, m);
+    return backward_layers(net, kr, x, ldx, m, u, L - 1, L);
+}
+
+#ifdef _OPENMP
+/* 1 if the output layer's products are too small to split: its steps then
+ * leave every thread but one idle, and the side job can have them. */
+static int output_layer_is_serial(const nn_network *net, size_t m, int threads)
+{
+    const nn_layer *ly = &net->layers[net->n_layers - 1];
+    const nn_gemm_args g = {.m = ly->out, .n = m, .k = ly->in};
+    return nn_gemm_threads(&g, threads) == 1;
+}
+#endif
+
+nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, const float *y,
+                                  size_t ldy, size_t m, float learning_rate, float *cost,
+                                  const nn_side_job *side)
+{
+    const nn_kernels *kr = nn_kernels_active();
+    const size_t L = net->n_layers;
+    nn_status s = ensure_capacity(net, m);
+    if (s) return nn_fail(net, s, "workspace for %zu columns", m);
+    if ((s = forward_layers(net, kr, x, ldx, m, 0, L - 1))) return s;
+    nn_update u;
+#ifdef _OPENMP
+    const int threads = nn_resolve_threads(net->threads);
+    if (side && threads > 1 && output_layer_is_serial(net, m, threads)) {
+        atomic_size_t next;
+        atomic_init(&next, 0);
+        const int saved = net->threads;
+        net->threads = 1; /* the output layer's steps stay on this thread */
+#pragma omp parallel num_threads(threads)
+        {
+            nn_bind_team();
+            if (omp_get_thread_num() == 0)
+                s = output_layer_step(net, kr, x, ldx, y, ldy, m, learning_rate, cost, &u);
+            for (size_t c; (c = atomic_fetch_add(&next, 1)) < side->chunks;) side->fn(side->ctx, c, c + 1);
+        }
+        net->threads = saved;
+    } else
+#endif
+    {
+        s = output_layer_step(net, kr, x, ldx, y, ldy, m, learning_rate, cost, &u);
+        for (size_t c = 0; side && c < side->chunks; c++) side->fn(side->ctx, c, c + 1);
+    }
+    if (s) return s;
+    return backward_layers(net, kr, x, ldx, m, &u, 0, L - 1);
 }
 
 nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
@@ -655,5 +727,5 @@ nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float
     if (s) return s;
     if (!(learning_rate >= 0.0f) || !isfinite(learning_rate))
         return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)learning_rate);
-    return nn_train_step_unchecked(net, x, ldx, y, ldy, m, learning_rate, cost);
+    return nn_train_step_unchecked(net, x, ldx, y, ldy, m, learning_rate, cost, NULL);
 }

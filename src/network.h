@@ -72,10 +72,22 @@ nn_status nn_fail(nn_network *net, nn_status s, const char *fmt, ...)
 /* 1 if every element is finite. */
 int nn_all_finite(size_t rows, size_t cols, const float *p, size_t ld);
 
+/* Work for otherwise idle threads during a training step: `chunks` calls
+ * fn(ctx, c, c + 1), handed out one at a time; all have run when the step
+ * returns. It must not touch the network or the step's batch. */
+typedef struct nn_side_job {
+    nn_range_fn fn;
+    void *ctx;
+    size_t chunks;
+} nn_side_job;
+
 /* nn_train_step on a batch and rate already validated (nn_train checks the
- * whole data set once, not every minibatch copied out of it). */
+ * whole data set once, not every minibatch copied out of it). `side`
+ * (optional) runs beside the output layer's steps where those are too small
+ * to split, else after them. */
 nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, const float *y,
-                                size_t ldy, size_t m, float learning_rate, float *cost);
+                                  size_t ldy, size_t m, float learning_rate, float *cost,
+                                  const nn_side_job *side);
 
 /* Validate the network argument and a batch; clears the error message. */
 nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const float *y,

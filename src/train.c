@@ -175,6 +175,27 @@ static void gather_columns(int threads, size_t rows, const float *src, size_t ld
     nn_parallel_chunks(threads, rows, 64, n, gather_rows, &g);
 }
 
+/* The next minibatch, gathered as a training step's side job (on the
+ * threads that the output layer's small serial steps leave idle, about a
+ * third of the gather's time on Fashion-MNIST): chunks 0..x_chunks-1 are 64
+ * rows of X each, the last is Y. */
+typedef struct next_batch {
+    gather_job x, y;
+    size_t x_chunks;
+} next_batch;
+
+static void gather_next_chunk(void *ctx, size_t c, size_t end)
+{
+    const next_batch *nb = ctx;
+    (void)end;
+    if (c < nb->x_chunks) {
+        const size_t hi = (c + 1) * 64 < nb->x.rows ? (c + 1) * 64 : nb->x.rows;
+        gather_rows((void *)&nb->x, c * 64, hi);
+    } else {
+        gather_rows((void *)&nb->y, 0, nb->y.rows);
+    }
+}
+
 nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
                    size_t m, const nn_train_options *opt, nn_epoch_callback callback, void *user)
 {
@@ -191,18 +212,18 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
     const int minibatch = bs < m;
 
     /* everything a step needs, allocated once here */
-    size_t *perm = NULL;
+    size_t *perm = NULL, xs = 0, ys = 0;
     float *xb = NULL, *yb = NULL, *backup = malloc(net->n_params * sizeof(float));
-    if (minibatch) {
-        size_t xs, ys;
-        if (!nn_mul_size(n_in, bs, &xs) || !nn_mul_size(n_out, bs, &ys) || xs > SIZE_MAX / 4 ||
-            ys > SIZE_MAX / 4) {
+    if (minibatch) { /* two of each: the step's minibatch and the next one */
+        if (!nn_mul_size(n_in, bs, &xs) || !nn_mul_size(n_out, bs, &ys) || xs > SIZE_MAX / 16 ||
+            ys > SIZE_MAX / 16) {
             free(backup);
             return nn_fail(net, NN_ERR_OVERFLOW, "minibatch size");
         }
+        xs = nn_line_floats(xs);
         perm = malloc(m * sizeof *perm);
-        xb = nn_alloc_lines(xs * sizeof(float), 0); /* threads gather and read it by columns */
-        yb = malloc(ys * sizeof(float));
+        xb = nn_alloc_lines(2 * xs * sizeof(float), 0); /* threads gather and read it by rows */
+        yb = malloc(2 * ys * sizeof(float));
     }
     if (!backup || (minibatch && (!perm || !xb || !yb)) || (s = nn_reserve(net, bs))) {
         free(perm), nn_free_lines(xb), free(yb), free(backup);
@@ -221,18 +242,35 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
         double epoch_cost = 0.0;
         const float lr = nn_scheduled_rate(opt, epoch);
         const size_t batches = (m + bs - 1) / bs;
+        int cur = 0, ready = 0; /* ready: this minibatch already sits in buffers `cur` */
         for (size_t start = 0; start < m && !s; start += bs) {
             const size_t nb = m - start < bs ? m - start : bs;
             const float *bx = x, *by = y;
             size_t bldx = ldx, bldy = ldy;
+            nn_side_job side = {0};
+            next_batch next;
             if (minibatch) {
-                const int threads = nn_resolve_threads(net->threads);
-                gather_columns(threads, n_in, x, ldx, perm + start, nb, xb);
-                gather_columns(threads, n_out, y, ldy, perm + start, nb, yb);
-                bx = xb, by = yb, bldx = n_in, bldy = n_out;
+                float *xc = xb + (size_t)cur * xs, *yc = yb + (size_t)cur * ys;
+                if (!ready) {
+                    const int threads = nn_resolve_threads(net->threads);
+                    gather_columns(threads, n_in, x, ldx, perm + start, nb, xc);
+                    gather_columns(threads, n_out, y, ldy, perm + start, nb, yc);
+                }
+                bx = xc, by = yc, bldx = n_in, bldy = n_out;
+                if (start + bs < m) {
+                    const size_t nn = m - start - bs < bs ? m - start - bs : bs;
+                    const size_t *idx = perm + start + bs;
+                    next = (next_batch){
+                        .x = {.rows = n_in, .ld = ldx, .n = nn, .src = x, .idx = idx, .dst = xb + (size_t)(1 - cur) * xs},
+                        .y = {.rows = n_out, .ld = ldy, .n = nn, .src = y, .idx = idx, .dst = yb + (size_t)(1 - cur) * ys},
+                        .x_chunks = (n_in + 63) / 64};
+                    side = (nn_side_job){.fn = gather_next_chunk, .ctx = &next, .chunks = next.x_chunks + 1};
+                }
             }
             float cost;
-            if ((s = nn_train_step_unchecked(net, bx, bldx, by, bldy, nb, lr, &cost))) break;
+            s = nn_train_step_unchecked(net, bx, bldx, by, bldy, nb, lr, &cost, side.fn ? &side : NULL);
+            ready = side.fn != NULL, cur = ready ? 1 - cur : cur;
+            if (s) break;
             if (!isfinite(cost)) {
                 memcpy(net->params, backup, net->n_params * sizeof(float));
                 s = nn_fail(net, NN_ERR_NON_FINITE,
