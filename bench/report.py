@@ -8,6 +8,15 @@ import json
 import sys
 
 
+def cell(r, value, notes=()):
+    """One table cell: `value` of the row and, in parentheses, those of its
+    counters (name, format) that the row has; a dash if there is no row."""
+    if not r:
+        return " – |"
+    extra = [fmt.format(r[name]) for name, fmt in notes if name in r]
+    return f" {value(r)}" + (f" ({', '.join(extra)})" if extra else "") + " |"
+
+
 def main(path):
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
@@ -35,26 +44,13 @@ def main(path):
     print("|" + "---|" * (head.count("|") - 1))
     for s in shapes:
         line = f"| {s} |"
-        nv = rows.get(f"gemm/naive/{s}")
-        line += f" {nv['GFLOP/s']:.1f} |" if nv else " – |"
+        line += cell(rows.get(f"gemm/naive/{s}"), lambda r: f"{r['GFLOP/s']:.1f}")
         for t in threads:
-            b = rows.get(f"gemm/openblas/{t}/{s}")
-            line += f" {b['GFLOP/s']:.0f} |" if b else " – |"
+            line += cell(rows.get(f"gemm/openblas/{t}/{s}"), lambda r: f"{r['GFLOP/s']:.0f}")
         for i in isas:
             for t in threads:
-                r = rows.get(f"gemm/{i}/{t}/{s}")
-                if not r:
-                    line += " – |"
-                    continue
-                parts = [f"{r['GFLOP/s']:.0f}"]
-                extra = []
-                if "x_naive" in r:
-                    extra.append(f"{r['x_naive']:.0f}×")
-                if "pct_peak" in r:
-                    extra.append(f"{r['pct_peak']:.0f}%")
-                if "x_openblas" in r:
-                    extra.append(f"{r['x_openblas']:.2f}×B")
-                line += f" {parts[0]} ({', '.join(extra)}) |"
+                line += cell(rows.get(f"gemm/{i}/{t}/{s}"), lambda r: f"{r['GFLOP/s']:.0f}",
+                             [("x_naive", "{:.0f}×"), ("pct_peak", "{:.0f}%"), ("x_openblas", "{:.2f}×B")])
         print(line)
 
     print("\nActivations and reductions, G elements/s (× scalar):\n")
@@ -69,12 +65,8 @@ def main(path):
     for kind, rest in keys:
         line = f"| {kind} {rest} |"
         for i in isas[::-1]:
-            r = rows.get(f"{kind}/{i}/{rest}")
-            if not r:
-                line += " – |"
-                continue
-            x = f" ({r['x_scalar']:.1f}×)" if "x_scalar" in r else ""
-            line += f" {r['items_per_second'] / 1e9:.2f}{x} |"
+            line += cell(rows.get(f"{kind}/{i}/{rest}"), lambda r: f"{r['items_per_second'] / 1e9:.2f}",
+                         [("x_scalar", "{:.1f}×")])
         print(line)
 
     print("\nTraining step (nn_train_step, SGD), samples/s (× naive reference step):\n")
@@ -88,16 +80,11 @@ def main(path):
     print("| network/batch | naive |" + "".join(f" {i} {t} |" for i in isas for t in threads))
     print("|---|---|" + "---|" * (len(isas) * len(threads)))
     for n in nets:
-        nv = rows.get(f"train/naive/{n}")
-        line = f"| {n} | " + (f"{nv['samples/s']:.0f} |" if nv else "– |")
+        line = f"| {n} |" + cell(rows.get(f"train/naive/{n}"), lambda r: f"{r['samples/s']:.0f}")
         for i in isas:
             for t in threads:
-                r = rows.get(f"train/{i}/{t}/{n}")
-                if not r:
-                    line += " – |"
-                    continue
-                x = f" ({r['x_naive']:.0f}×)" if "x_naive" in r else ""
-                line += f" {r['samples/s']:.0f}{x} |"
+                line += cell(rows.get(f"train/{i}/{t}/{n}"), lambda r: f"{r['samples/s']:.0f}",
+                             [("x_naive", "{:.0f}×")])
         print(line)
 
 
