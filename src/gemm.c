@@ -197,12 +197,10 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     p->bpack_stride = round_up(kc * p->nc, ALIGN / sizeof(float));
 }
 
-size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+static size_t plan_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
     plan p;
     make_plan(kr, g, threads, &p);
-    /* sized for packing all of A whatever the leading dimensions, so callers
-     * may ask for a size before they know them */
     size_t a_floats, b_floats, total;
     if (!nn_mul_size(round_up(p.m, kr->mr), p.k, &a_floats)) return SIZE_MAX;
     a_floats = round_up(a_floats, ALIGN / sizeof(float));
@@ -218,6 +216,24 @@ size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int thread
         !nn_mul_size(total, sizeof(float), &total) || !nn_add_size(total, ALIGN, &total))
         return SIZE_MAX;
     return total;
+}
+
+size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+{
+    /* Sized for packing all of A, and for the product computed either way
+     * round where op(B) = Bᵀ (whether Cᵀ is computed depends on ldb), so
+     * callers may ask for a size before they know the leading dimensions. */
+    size_t need = plan_workspace(kr, g, threads);
+    if (g->tb == NN_TRANS) {
+        nn_gemm_args other = *g;
+        other.ldb = 1;          /* small enough for the swap to be considered */
+        const size_t s1 = plan_workspace(kr, &other, threads);
+        other.ldb = SIZE_MAX;   /* never swapped */
+        const size_t s2 = plan_workspace(kr, &other, threads);
+        if (s1 > need) need = s1;
+        if (s2 > need) need = s2;
+    }
+    return need;
 }
 
 int nn_gemm_threads(const nn_gemm_args *g, int threads)

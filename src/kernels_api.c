@@ -24,8 +24,9 @@ static nn_status check_gemm(const nn_gemm_args *g)
 size_t nn_sgemm_workspace_size(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k,
                                int threads)
 {
+    if (threads < 0) return SIZE_MAX;
     const nn_gemm_args g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k};
-    return nn_gemm_workspace(nn_kernels_active(), &g, nn_resolve_threads(threads));
+    return nn_gemm_workspace(nn_kernels_active(), &g, nn_gemm_threads(&g, nn_resolve_threads(threads)));
 }
 
 nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta, nn_transpose tb,
@@ -37,11 +38,13 @@ nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta
     if (s) return s;
     if (threads < 0) return NN_ERR_INVALID_ARGUMENT;
     const nn_kernels *kr = nn_kernels_active();
-    const int nt = nn_resolve_threads(threads);
+    /* sized and run with the same thread count: the layout of the
+     * workspace depends on it (a smaller team packs wider B panels) */
+    const int nt = nn_gemm_threads(&g, nn_resolve_threads(threads));
     const size_t need = nn_gemm_workspace(kr, &g, nt);
     if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
     if (!work || work_size < need) return NN_ERR_INVALID_ARGUMENT;
-    nn_gemm_run(kr, &g, nn_gemm_threads(&g, nt), work);
+    nn_gemm_run(kr, &g, nt, work);
     return NN_OK;
 }
 

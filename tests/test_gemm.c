@@ -186,6 +186,45 @@ START_TEST(threads_bitwise_identical)
 }
 END_TEST
 
+/* The workspace nn_sgemm_workspace_size() asks for is all nn_sgemm_ws()
+ * touches, also when the product runs on fewer threads than requested (a
+ * smaller team packs wider B panels: TN 250x13x250 on 4 threads overran by
+ * thousands of bytes on the scalar ISA). Guard bytes past the end catch it
+ * without ASan too. */
+START_TEST(workspace_is_all_that_is_touched)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const size_t shapes[][3] = {{250, 13, 250}, {13, 250, 250}, {300, 300, 7}, {5, 1000, 40}};
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+            const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+            float *a = tu_random(m * k, 11, -1, 1), *b = tu_random(k * n, 12, -1, 1);
+            float *c = malloc(m * n * sizeof *c);
+            for (int form = 0; form < 4; form++)
+                for (int t = 1; t <= 8; t++) {
+                    const nn_transpose ta = (nn_transpose)(form & 1), tb = (nn_transpose)(form >> 1);
+                    const size_t ws = nn_sgemm_workspace_size(ta, tb, m, n, k, t), guard = 256;
+                    unsigned char *w = malloc(ws + guard);
+                    ck_assert_ptr_nonnull(w);
+                    memset(w + ws, 0xA5, guard);
+                    const nn_status st = nn_sgemm_ws(t, w, ws, ta, tb, m, n, k, 1.0f, a, ta ? k : m, b,
+                                                     tb ? n : k, 0.0f, c, m);
+                    ck_assert_msg(st == NN_OK, "%s %zux%zux%zu form %d, %d threads: %s", nn_isa_name(isas[s]),
+                                  m, n, k, form, t, nn_strerror(st));
+                    for (size_t i = 0; i < guard; i++)
+                        ck_assert_msg(w[ws + i] == 0xA5, "%s %zux%zux%zu form %d, %d threads: wrote past the workspace",
+                                      nn_isa_name(isas[s]), m, n, k, form, t);
+                    free(w);
+                }
+            free(a), free(b), free(c);
+        }
+    }
+    ck_assert_int_eq(nn_sgemm_workspace_size(NN_NO_TRANS, NN_NO_TRANS, 4, 4, 4, -1), SIZE_MAX);
+}
+END_TEST
+
 /* split_k (threads take whole K blocks, partials added in block order) gives
  * the unsplit product's bits for 1..4 threads, with and without beta, on
  * every ISA: K = 784 cuts into 4 equal blocks, 1000 into 4 of 250. */
@@ -331,6 +370,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
+    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, workspace_is_all_that_is_touched, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
     return tu_main("gemm", 300, tests, sizeof tests / sizeof *tests);
 }
