@@ -112,7 +112,7 @@ def run_nn(nnbench, isa, cores, seconds):
                           "--benchmark_format=json"], capture_output=True, text=True)
     if out.returncode != 0:
         return None
-    text = out.stdout[out.stdout.index("{"):out.stdout.rindex("}") + 1]
+    text = out.stdout
     rows = json.loads(text)["benchmarks"]
     return rows[0]["samples/s"] if rows else None
 

@@ -395,6 +395,10 @@ static void register_all(int full)
 
 /* ---- machine header and summary ---- */
 
+/* The header and the summary: stdout for the console format, stderr when
+ * stdout carries JSON or CSV, so that it stays machine-readable. */
+static FILE *info;
+
 static void machine_header(nn_isa chosen)
 {
     nn_topology t;
@@ -405,22 +409,22 @@ static void machine_header(nn_isa chosen)
             strncat(isas, nn_isa_name((nn_isa)i), sizeof isas - strlen(isas) - 2);
             strncat(isas, " ", sizeof isas - strlen(isas) - 1);
         }
-    printf("nnbench — nn %s\n", nn_version());
-    printf("  cpu        %s\n", t.cpu_model);
-    printf("  isa        available: %s| chosen: %s\n", isas, nn_isa_name(chosen));
-    printf("  topology   %d cores, %d PUs (%s), default threads %d, pinning %s\n", t.cores, t.pus,
+    fprintf(info, "nnbench — nn %s\n", nn_version());
+    fprintf(info, "  cpu        %s\n", t.cpu_model);
+    fprintf(info, "  isa        available: %s| chosen: %s\n", isas, nn_isa_name(chosen));
+    fprintf(info, "  topology   %d cores, %d PUs (%s), default threads %d, pinning %s\n", t.cores, t.pus,
            t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off");
-    printf("  caches     L1d %zu KiB, L2 %zu KiB, L3 %zu KiB\n", t.l1d_bytes / 1024, t.l2_bytes / 1024,
+    fprintf(info, "  caches     L1d %zu KiB, L2 %zu KiB, L3 %zu KiB\n", t.l1d_bytes / 1024, t.l2_bytes / 1024,
            t.l3_bytes / 1024);
-    printf("  compiler   %s, flags: %s\n", NN_COMPILER, NN_BUILD_FLAGS);
+    fprintf(info, "  compiler   %s, flags: %s\n", NN_COMPILER, NN_BUILD_FLAGS);
 #ifdef NN_HAVE_OPENBLAS
-    printf("  openblas   %s\n", openblas_get_config());
+    fprintf(info, "  openblas   %s\n", openblas_get_config());
     cb_add_context("nn_openblas", openblas_get_config());
 #else
-    printf("  openblas   not found at build time: no OpenBLAS rows\n");
+    fprintf(info, "  openblas   not found at build time: no OpenBLAS rows\n");
 #endif
-    printf("\n");
-    fflush(stdout);
+    fprintf(info, "\n");
+    fflush(info);
     cb_add_context("nn_version", nn_version());
     cb_add_context("nn_cpu", t.cpu_model);
     cb_add_context("nn_isa_available", isas);
@@ -439,8 +443,8 @@ static void summary(void)
 {
     nn_topology topo;
     nn_get_topology(&topo);
-    printf("\nSummary (ratios measured in this run; MLP = 784-256-256-10 at batch 256)\n");
-    printf("%-8s %3s  %12s %10s %12s   %16s %10s\n", "isa", "thr", "GEMM x naive", "% of peak", "x openblas",
+    fprintf(info, "\nSummary (ratios measured in this run; MLP = 784-256-256-10 at batch 256)\n");
+    fprintf(info, "%-8s %3s  %12s %10s %12s   %16s %10s\n", "isa", "thr", "GEMM x naive", "% of peak", "x openblas",
            "train samples/s", "x naive");
     for (int i = 0; i < NN_ISA_COUNT; i++) {
         for (int t = 1; t <= topo.cores; t++) {
@@ -465,7 +469,7 @@ static void summary(void)
             if (nb) snprintf(sb, sizeof sb, "%.2f", exp(lnb / nb));
             if (tr) snprintf(st, sizeof st, "%.0f", tr->rate);
             if (tr && tn) snprintf(stn, sizeof stn, "%.1f", tr->rate / tn->rate);
-            printf("%-8s %3d  %12s %10s %12s   %16s %10s\n", nn_isa_name((nn_isa)i), t, sx, sp, sb, st, stn);
+            fprintf(info, "%-8s %3d  %12s %10s %12s   %16s %10s\n", nn_isa_name((nn_isa)i), t, sx, sp, sb, st, stn);
         }
     }
 }
@@ -473,7 +477,7 @@ static void summary(void)
 int main(int argc, char **argv)
 {
     /* our flag, then defaults that keep a plain run under two minutes */
-    int full = 0, has_min_time = 0, j = 1;
+    int full = 0, has_min_time = 0, console = 1, j = 1;
     char *args[256];
     args[0] = argv[0];
     for (int i = 1; i < argc && j < 250; i++) {
@@ -482,6 +486,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (strncmp(argv[i], "--benchmark_min_time", 20) == 0) has_min_time = 1;
+        if (strncmp(argv[i], "--benchmark_format=", 19) == 0) console = strcmp(argv[i] + 19, "console") == 0;
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: nnbench [--nn_full] [Google Benchmark flags, e.g. --benchmark_filter=REGEX\n"
                    "               --benchmark_format=json --benchmark_out=FILE --benchmark_repetitions=N]\n"
@@ -495,6 +500,7 @@ int main(int argc, char **argv)
     args[j] = NULL;
     int n_args = j;
     if (!cb_initialize(&n_args, args)) return 1;
+    info = console ? stdout : stderr;
     const nn_isa chosen = nn_get_isa();
     machine_header(chosen);
     register_all(full);

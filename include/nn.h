@@ -278,7 +278,14 @@ NN_API nn_status nn_step(nn_network *net, float learning_rate);
  * weight-gradient product (W = (1 − lr·λ)·W − lr·dZ·Aᵀ, or V = μ·V + dZ·Aᵀ),
  * which saves a pass over memory. Results equal nn_gradient + nn_step up to
  * rounding; after a fused step the stored weight gradient
- * (nn_get_weight_gradient) is not updated (bias gradients are). */
+ * (nn_get_weight_gradient) may be stale (bias gradients are current).
+ * Networks of a few units per layer (every layer ≤ 64 units, MSE, a few
+ * hundred to a few thousand parameters depending on the ISA) take the
+ * small-network path instead in nn_forward, nn_cost, nn_gradient and here:
+ * the whole network over a block of columns at a time, samples in the
+ * vector lanes (see README, "Small networks"). Its results differ from the
+ * general path's by rounding only, and are bitwise identical for every
+ * thread count too. */
 NN_API nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float *y,
                                size_t ldy, size_t m, float learning_rate, float *cost);
 

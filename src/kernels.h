@@ -32,6 +32,20 @@ typedef void (*nn_pack_a_transposed_fn)(size_t mr, size_t m, size_t kc, const fl
 
 typedef void (*nn_unary_fn)(size_t n, const float *x, float *y);
 
+/* A network small enough for the small-network path (small.c): at most
+ * NN_SMALL_MAX_LAYERS layers of at most NN_SMALL_MAX_UNITS units. */
+#define NN_SMALL_MAX_LAYERS 8
+#define NN_SMALL_MAX_UNITS 64
+typedef struct nn_small_layer {
+    size_t in, out;
+    nn_activation act; /* not softmax */
+    const float *w, *b; /* W: out x in, ld = out */
+} nn_small_layer;
+typedef struct nn_small_net {
+    size_t n_layers, max_units, n_params; /* parameters laid out W0 b0 W1 b1 ... */
+    nn_small_layer layers[NN_SMALL_MAX_LAYERS];
+} nn_small_net;
+
 typedef struct nn_kernels {
     nn_isa isa;
     size_t mr, nr; /* micro-tile of gemm_ukernel */
@@ -80,6 +94,17 @@ typedef struct nn_kernels {
      * with g' = g + wd·w */
     void (*adam_update)(size_t n, float step, float b1, float b2, float eps, float wd,
                         const float *g, float *m, float *v, float *w);
+
+    /* The small-network path over m columns of X (inputs x m) in blocks of
+     * small_block columns: writes the output layer's activations to `out`
+     * (if not NULL, ld ldo); with Y (MSE against it), also the sum over the
+     * columns of the gradient of Σ(A − Y)²·scale/2 (n_params floats, the
+     * parameters' layout) to `grad`, and Σ(A − Y)² to *cost. `work` holds
+     * nn_small_work_floats() floats. */
+    size_t small_block; /* 4 vectors */
+    void (*small_run_chunk)(const nn_small_net *net, size_t m, const float *x, size_t ldx,
+                            const float *y, size_t ldy, float scale, float *out, size_t ldo,
+                            float *grad, float *cost, float *work);
 
     /* For nnbench: `lanes` floats per vector, and a loop of 12 independent
      * FMA chains run `iterations` times (24·lanes flops per iteration). */

@@ -56,6 +56,8 @@ static int all_finite_parallel(int threads, size_t rows, size_t cols, const floa
 
 int nn_all_finite(size_t rows, size_t cols, const float *p, size_t ld)
 {
+    if (ld == rows && cols > 1 && rows <= SIZE_MAX / cols) /* contiguous: one long column */
+        return nn_all_finite(rows * cols, 1, p, rows * cols);
     for (size_t j = 0; j < cols; j++) {
         const float *col = p + j * ld;
         uint32_t bad = 0;
@@ -153,6 +155,7 @@ void nn_network_destroy(nn_network *net)
     free(net->acts);
     nn_free_lines(net->work);
     free(net->gemm_ws);
+    nn_free_lines(net->small_ws);
     free(net);
 }
 
@@ -519,6 +522,10 @@ static nn_status forward(nn_network *net, const nn_kernels *kr, const float *x, 
 {
     nn_status s = ensure_capacity(net, m);
     if (s) return nn_fail(net, s, "workspace for %zu columns", m);
+    if (nn_small_eligible(net, kr)) {
+        const size_t n_out = net->layers[net->n_layers - 1].out;
+        return nn_small_run(net, kr, x, ldx, NULL, 0, m, net->acts[net->n_layers - 1], n_out, NULL);
+    }
     return forward_layers(net, kr, x, ldx, m, 0, net->n_layers);
 }
 
@@ -654,6 +661,11 @@ nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *
     nn_status s = nn_check_batch(net, x, ldx, y, ldy, m, 1);
     if (s) return s;
     const nn_kernels *kr = nn_kernels_active();
+    if (nn_small_eligible(net, kr)) {
+        if ((s = ensure_capacity(net, m))) return nn_fail(net, s, "workspace for %zu columns", m);
+        const size_t n_out = net->layers[net->n_layers - 1].out;
+        return nn_small_run(net, kr, x, ldx, y, ldy, m, net->acts[net->n_layers - 1], n_out, cost);
+    }
     if ((s = forward(net, kr, x, ldx, m))) return s;
     if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
     return backprop(net, kr, x, ldx, y, ldy, m, NULL);
@@ -693,8 +705,16 @@ nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, c
     const size_t L = net->n_layers;
     nn_status s = ensure_capacity(net, m);
     if (s) return nn_fail(net, s, "workspace for %zu columns", m);
-    if ((s = forward_layers(net, kr, x, ldx, m, 0, L - 1))) return s;
     nn_update u;
+    if (nn_small_eligible(net, kr)) { /* gradient, then the whole update at once */
+        if ((s = nn_small_run(net, kr, x, ldx, y, ldy, m, net->acts[L - 1], net->layers[L - 1].out, cost)))
+            return s;
+        u = nn_update_begin(net, learning_rate);
+        for (size_t l = 0; l < L; l++) nn_update_layer(net, kr, l, &u, NN_UPDATE_WEIGHTS | NN_UPDATE_BIAS);
+        for (size_t c = 0; side && c < side->chunks; c++) side->fn(side->ctx, c, c + 1);
+        return NN_OK;
+    }
+    if ((s = forward_layers(net, kr, x, ldx, m, 0, L - 1))) return s;
 #ifdef _OPENMP
     const int threads = nn_resolve_threads(net->threads);
     if (side && threads > 1 && output_layer_is_serial(net, m, threads)) {

@@ -41,6 +41,8 @@ struct nn_network {
 
     void *gemm_ws;
     size_t gemm_ws_size;
+    float *small_ws; /* the small-network path's (small.c) */
+    size_t small_ws_size;
 
     char err[192];
 };
@@ -88,6 +90,15 @@ typedef struct nn_side_job {
 nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, const float *y,
                                   size_t ldy, size_t m, float learning_rate, float *cost,
                                   const nn_side_job *side);
+
+/* The small-network path (small.c). nn_small_eligible: whether it runs
+ * `net` on `kr`; a function of the shape and the ISA only. nn_small_run:
+ * forward over m columns, the output layer's A into `out` (ld ldo) if not
+ * NULL; with Y also the gradient into net->grads and the cost (MSE) into
+ * *cost (if not NULL). */
+int nn_small_eligible(const nn_network *net, const nn_kernels *kr);
+nn_status nn_small_run(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
+                       const float *y, size_t ldy, size_t m, float *out, size_t ldo, float *cost);
 
 /* Validate the network argument and a batch; clears the error message. */
 nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const float *y,

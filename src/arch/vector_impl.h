@@ -315,6 +315,209 @@ static void adam_update(size_t n, float step, float b1, float b2, float eps, flo
     });
 }
 
+/* ---- the small-network path (src/small.c) ----
+ * A whole network of few units per layer, run over a block of SB columns
+ * at a time with samples in the vector lanes: activations are stored unit
+ * by unit (unit u of the block at u·SB), so every layer is broadcasts of
+ * single weights times vectors of samples, nothing is packed, and the block's
+ * activations stay in L1 from the first layer's forward step to the last
+ * layer's backward step. Weight gradients are summed per lane across the
+ * blocks of a chunk and folded (vf_hsum) once at its end. */
+#define SB (4 * VF_WIDTH)
+
+/* da ⊙ g'(a), with g' written in terms of a = g(z) (as activate_backward) */
+static inline vf vbackward(nn_activation act, vf a, vf da)
+{
+    const vf one = vf_set1(1.0f), zero = vf_set1(0.0f);
+    switch (act) {
+    case NN_SIGMOID: return vf_mul(da, vf_mul(a, vf_sub(one, a)));
+    case NN_TANH: return vf_mul(da, vf_sub(one, vf_mul(a, a)));
+    case NN_RELU: return vf_select(vf_gt(a, zero), da, zero);
+    case NN_LEAKY_RELU: return vf_select(vf_gt(a, zero), da, vf_mul(da, vf_set1(NN_LEAKY_SLOPE)));
+    default: return da;
+    }
+}
+
+#if defined(__GNUC__)
+#define NN_FLATTEN_INLINE inline __attribute__((always_inline))
+#else
+#define NN_FLATTEN_INLINE inline
+#endif
+
+/* out[o] = g(b[o] + Σ_i W[o, i]·in[i]) over one block, inlined once per
+ * activation (small_forward_layer) so that g is not a branch per vector.
+ * Two units at a time: eight independent FMA chains; a last single unit
+ * sums even and odd i apart for the same eight (the sine network's output
+ * layer is one unit over 20 inputs: four chains 20 deep were latency-bound). */
+static NN_FLATTEN_INLINE void small_forward_g(const nn_small_layer *ly, const float *in, float *out,
+                                              nn_activation act)
+{
+    const size_t n_in = ly->in, n_out = ly->out;
+    size_t o = 0;
+    for (; o + 2 <= n_out; o += 2) {
+        const vf b0 = vf_set1(ly->b[o]), b1 = vf_set1(ly->b[o + 1]);
+        vf z0 = b0, z1 = b0, z2 = b0, z3 = b0, y0 = b1, y1 = b1, y2 = b1, y3 = b1;
+        for (size_t i = 0; i < n_in; i++) {
+            const float *a = in + i * SB;
+            const vf a0 = vf_load(a), a1 = vf_load(a + VF_WIDTH), a2 = vf_load(a + 2 * VF_WIDTH),
+                     a3 = vf_load(a + 3 * VF_WIDTH);
+            const vf w0 = vf_set1(ly->w[o + i * n_out]), w1 = vf_set1(ly->w[o + 1 + i * n_out]);
+            z0 = vf_fma(w0, a0, z0), z1 = vf_fma(w0, a1, z1), z2 = vf_fma(w0, a2, z2), z3 = vf_fma(w0, a3, z3);
+            y0 = vf_fma(w1, a0, y0), y1 = vf_fma(w1, a1, y1), y2 = vf_fma(w1, a2, y2), y3 = vf_fma(w1, a3, y3);
+        }
+        float *d = out + o * SB;
+        vf_store(d, vapply(act, z0)), vf_store(d + VF_WIDTH, vapply(act, z1));
+        vf_store(d + 2 * VF_WIDTH, vapply(act, z2)), vf_store(d + 3 * VF_WIDTH, vapply(act, z3));
+        d += SB;
+        vf_store(d, vapply(act, y0)), vf_store(d + VF_WIDTH, vapply(act, y1));
+        vf_store(d + 2 * VF_WIDTH, vapply(act, y2)), vf_store(d + 3 * VF_WIDTH, vapply(act, y3));
+    }
+    if (o < n_out) {
+        const vf bo = vf_set1(ly->b[o]), zero = vf_set1(0.0f);
+        vf z0 = bo, z1 = bo, z2 = bo, z3 = bo, y0 = zero, y1 = zero, y2 = zero, y3 = zero;
+        size_t i = 0;
+        for (; i + 2 <= n_in; i += 2) {
+            const float *a = in + i * SB, *b = a + SB;
+            const vf w = vf_set1(ly->w[o + i * n_out]), v = vf_set1(ly->w[o + (i + 1) * n_out]);
+            z0 = vf_fma(w, vf_load(a), z0), z1 = vf_fma(w, vf_load(a + VF_WIDTH), z1);
+            z2 = vf_fma(w, vf_load(a + 2 * VF_WIDTH), z2), z3 = vf_fma(w, vf_load(a + 3 * VF_WIDTH), z3);
+            y0 = vf_fma(v, vf_load(b), y0), y1 = vf_fma(v, vf_load(b + VF_WIDTH), y1);
+            y2 = vf_fma(v, vf_load(b + 2 * VF_WIDTH), y2), y3 = vf_fma(v, vf_load(b + 3 * VF_WIDTH), y3);
+        }
+        if (i < n_in) {
+            const float *a = in + i * SB;
+            const vf w = vf_set1(ly->w[o + i * n_out]);
+            z0 = vf_fma(w, vf_load(a), z0), z1 = vf_fma(w, vf_load(a + VF_WIDTH), z1);
+            z2 = vf_fma(w, vf_load(a + 2 * VF_WIDTH), z2), z3 = vf_fma(w, vf_load(a + 3 * VF_WIDTH), z3);
+        }
+        float *d = out + o * SB;
+        vf_store(d, vapply(act, vf_add(z0, y0))), vf_store(d + VF_WIDTH, vapply(act, vf_add(z1, y1)));
+        vf_store(d + 2 * VF_WIDTH, vapply(act, vf_add(z2, y2)));
+        vf_store(d + 3 * VF_WIDTH, vapply(act, vf_add(z3, y3)));
+    }
+}
+
+static void small_forward_layer(const nn_small_layer *ly, const float *in, float *out)
+{
+    switch (ly->act) {
+    case NN_SIGMOID: small_forward_g(ly, in, out, NN_SIGMOID); break;
+    case NN_TANH: small_forward_g(ly, in, out, NN_TANH); break;
+    case NN_RELU: small_forward_g(ly, in, out, NN_RELU); break;
+    case NN_LEAKY_RELU: small_forward_g(ly, in, out, NN_LEAKY_RELU); break;
+    default: small_forward_g(ly, in, out, NN_IDENTITY); break;
+    }
+}
+
+/* One layer's backward step over a block: its dZ (d) into the per-lane sums
+ * of db and dW (acc_w: W's layout, VF_WIDTH lanes per weight; acc_b after
+ * it), then, below the first layer, dZ of the layer beneath:
+ * d_prev[i] = (Σ_o W[o, i]·d[o]) ⊙ g'(in[i]). */
+static void small_backward_layer(const nn_small_layer *ly, nn_activation act_prev, const float *in,
+                                 const float *d, float *acc_w, float *acc_b, float *d_prev)
+{
+    const size_t n_in = ly->in, n_out = ly->out;
+    for (size_t o = 0; o < n_out; o++) {
+        const float *dz = d + o * SB;
+        const vf d0 = vf_load(dz), d1 = vf_load(dz + VF_WIDTH), d2 = vf_load(dz + 2 * VF_WIDTH),
+                 d3 = vf_load(dz + 3 * VF_WIDTH);
+        float *ab = acc_b + o * VF_WIDTH;
+        vf_store(ab, vf_add(vf_load(ab), vf_add(vf_add(d0, d1), vf_add(d2, d3))));
+        for (size_t i = 0; i < n_in; i++) {
+            const float *a = in + i * SB;
+            float *aw = acc_w + (o + i * n_out) * VF_WIDTH;
+            vf t = vf_fma(d0, vf_load(a), vf_mul(d1, vf_load(a + VF_WIDTH)));
+            t = vf_fma(d2, vf_load(a + 2 * VF_WIDTH), t);
+            t = vf_fma(d3, vf_load(a + 3 * VF_WIDTH), t);
+            vf_store(aw, vf_add(vf_load(aw), t));
+        }
+    }
+    if (!d_prev) return;
+    for (size_t i = 0; i < n_in; i++) {
+        vf s0 = vf_set1(0.0f), s1 = s0, s2 = s0, s3 = s0;
+        for (size_t o = 0; o < n_out; o++) {
+            const vf w = vf_set1(ly->w[o + i * n_out]);
+            const float *dz = d + o * SB;
+            s0 = vf_fma(w, vf_load(dz), s0), s1 = vf_fma(w, vf_load(dz + VF_WIDTH), s1);
+            s2 = vf_fma(w, vf_load(dz + 2 * VF_WIDTH), s2), s3 = vf_fma(w, vf_load(dz + 3 * VF_WIDTH), s3);
+        }
+        const float *a = in + i * SB;
+        float *dp = d_prev + i * SB;
+        vf_store(dp, vbackward(act_prev, vf_load(a), s0));
+        vf_store(dp + VF_WIDTH, vbackward(act_prev, vf_load(a + VF_WIDTH), s1));
+        vf_store(dp + 2 * VF_WIDTH, vbackward(act_prev, vf_load(a + 2 * VF_WIDTH), s2));
+        vf_store(dp + 3 * VF_WIDTH, vbackward(act_prev, vf_load(a + 3 * VF_WIDTH), s3));
+    }
+}
+
+/* columns [0, cnt) of a rows x m matrix into block layout, zero beyond */
+static void small_gather(size_t rows, size_t cnt, const float *x, size_t ld, float *blk)
+{
+    if (rows == 1 && ld == 1) {
+        NN_MAP(SB, ST(blk, i_ < cnt ? vf_loadn(x + i_, cnt - i_ < VF_WIDTH ? cnt - i_ : VF_WIDTH, 0.0f)
+                                    : vf_set1(0.0f)););
+        return;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        float *d = blk + r * SB;
+        for (size_t s = 0; s < cnt; s++) d[s] = x[r + s * ld];
+        for (size_t s = cnt; s < SB; s++) d[s] = 0.0f;
+    }
+}
+
+static void small_run_chunk(const nn_small_net *net, size_t m, const float *x, size_t ldx,
+                            const float *y, size_t ldy, float scale, float *out, size_t ldo,
+                            float *grad, float *cost, float *work)
+{
+    const size_t L = net->n_layers, n_out = net->layers[L - 1].out;
+    float *acts[NN_SMALL_MAX_LAYERS + 1];
+    float *p = work;
+    for (size_t l = 0; l <= L; l++) {
+        acts[l] = p;
+        p += (l ? net->layers[l - 1].out : net->layers[0].in) * SB;
+    }
+    float *dz[2] = {p, p + net->max_units * SB};
+    float *acc = p + 2 * net->max_units * SB;
+    vf cacc = vf_set1(0.0f);
+    if (y)
+        for (size_t i = 0; i < net->n_params * VF_WIDTH; i++) acc[i] = 0.0f;
+    float ones[SB];
+    for (size_t s = 0; s < SB; s++) ones[s] = 1.0f;
+    for (size_t j0 = 0; j0 < m; j0 += SB) {
+        const size_t cnt = m - j0 < SB ? m - j0 : SB;
+        small_gather(net->layers[0].in, cnt, x + j0 * ldx, ldx, acts[0]);
+        for (size_t l = 0; l < L; l++) small_forward_layer(&net->layers[l], acts[l], acts[l + 1]);
+        const float *a_out = acts[L];
+        if (out)
+            for (size_t s = 0; s < cnt; s++)
+                for (size_t o = 0; o < n_out; o++) out[o + (j0 + s) * ldo] = a_out[o * SB + s];
+        if (!y) continue;
+        /* output dZ = (A − Y)·scale ⊙ g'(A), zero in the padding lanes */
+        small_gather(n_out, cnt, y + j0 * ldy, ldy, dz[1]);
+        const nn_activation act_out = net->layers[L - 1].act;
+        for (size_t o = 0; o < n_out; o++)
+            for (size_t k = 0; k < SB; k += VF_WIDTH) {
+                const size_t at = o * SB + k;
+                const vf valid = k < cnt ? vf_loadn(ones, cnt - k < VF_WIDTH ? cnt - k : VF_WIDTH, 0.0f)
+                                         : vf_set1(0.0f);
+                const vf a = vf_load(a_out + at), diff = vf_mul(vf_sub(a, vf_load(dz[1] + at)), valid);
+                cacc = vf_fma(diff, diff, cacc);
+                vf_store(dz[0] + at, vbackward(act_out, a, vf_mul(diff, vf_set1(scale))));
+            }
+        size_t off = net->n_params;
+        for (size_t l = L; l-- > 0;) {
+            const nn_small_layer *ly = &net->layers[l];
+            off -= ly->in * ly->out + ly->out;
+            float *acc_w = acc + off * VF_WIDTH;
+            small_backward_layer(ly, l ? net->layers[l - 1].act : NN_IDENTITY, acts[l],
+                                 dz[(L - 1 - l) % 2], acc_w, acc_w + ly->in * ly->out * VF_WIDTH,
+                                 l ? dz[(L - l) % 2] : NULL);
+        }
+    }
+    if (!y) return;
+    for (size_t i = 0; i < net->n_params; i++) grad[i] = vf_hsum(vf_load(acc + i * VF_WIDTH));
+    *cost = vf_hsum(cacc);
+}
+
 /* nnbench's FMA peak probe: 12 independent FMA chains (enough to cover
  * latency x throughput on current cores), VF_WIDTH lanes each. Returns a
  * value that depends on every chain, so nothing is optimized away. */
@@ -344,7 +547,7 @@ static inline float fma_probe(size_t iterations)
                       bias_activate_relu, bias_activate_leaky, bias_activate_softmax},  \
     .sum_sq_diff = sum_sq_diff, .dot = dot, .sum = sum, .add_columns = add_columns,     \
     .sub_scale = sub_scale, .axpy = axpy, .momentum_update = momentum_update,           \
-    .adam_update = adam_update
+    .adam_update = adam_update, .small_block = SB, .small_run_chunk = small_run_chunk
 
 /* The SIMD ISAs' probe: VF_WIDTH lanes of fused multiply-add. */
 #define NN_VECTOR_PROBE .lanes = VF_WIDTH, .fma_probe = fma_probe
