@@ -121,7 +121,9 @@ NN_API nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, 
 /* The same product on `threads` threads (0: the default) with a caller-owned
  * workspace of at least nn_sgemm_workspace_size() bytes: no allocation, and
  * nothing past that size is touched. The size holds for any leading
- * dimensions; SIZE_MAX for threads < 0 or a size that overflows. The result
+ * dimensions; it is 0 (and `work` may be NULL) for the skinny products that
+ * need none (k = 1 with op(A) = A; m = 1 with op(A) = Aᵀ, op(B) = B, k <=
+ * 4096); SIZE_MAX for threads < 0 or a size that overflows. The result
  * is bitwise identical for every thread count. */
 NN_API size_t nn_sgemm_workspace_size(nn_transpose ta, nn_transpose tb, size_t m, size_t n,
                                size_t k, int threads);
@@ -238,6 +240,23 @@ NN_API nn_status nn_reserve(nn_network *net, size_t batch);
  * (sizes[L] x m) into it. NN_ERR_NON_FINITE if X holds NaN/Inf. */
 NN_API nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t m, float *y,
                      size_t ldy);
+
+/* Inference on a shared model. nn_predict evaluates m samples X (sizes[0] x
+ * m) into Y (sizes[L] x m, leading dimension ldy) like nn_forward, but only
+ * reads the network: it writes nothing but Y and the caller's workspace
+ * `work` (at least nn_predict_workspace_size(net, m) bytes, any alignment),
+ * never allocates, and runs on the calling thread. Any number of threads
+ * may call it on one network at once, each with its own workspace, as long
+ * as none of them changes the network meanwhile. Batches of up to 8 columns
+ * stream each weight matrix once per 4 columns instead of packing it.
+ * NN_ERR_INVALID_ARGUMENT for NULL pointers, m == 0, ld < rows or a
+ * workspace smaller than the size (which depends on the ISA in use: size it
+ * after any nn_set_isa); NN_ERR_NON_FINITE if X holds NaN/Inf.
+ * nn_predict_workspace_size returns SIZE_MAX for a NULL network, m == 0 or
+ * a size that overflows. Results equal nn_forward's up to rounding. */
+NN_API size_t nn_predict_workspace_size(const nn_network *net, size_t m);
+NN_API nn_status nn_predict(const nn_network *net, const float *x, size_t ldx, size_t m, float *y,
+                            size_t ldy, void *work, size_t work_size);
 
 /* Cost of the network on (X, Y) without touching gradients. */
 NN_API nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install what nn needs from Debian 12's packages (as root, or through sudo).
-#   deps.sh            build + nnbench: compiler, CMake, hwloc, Check, Google Benchmark, OpenBLAS
+#   deps.sh            build + nnbench: compiler, CMake, hwloc, Check, Google Benchmark, and the
+#                      peers nnbench compares with (OpenBLAS, oneDNN, NumPy for bench/*.py)
 #   deps.sh --test     also the AArch64 cross compiler, qemu-user and Check for arm64
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential cmake pkg-config libhwloc-dev check libbenchmark-dev libbenchmark-tools
-      zlib1g-dev libopenblas-dev gnuplot-nox dataset-fashion-mnist python3)
+      zlib1g-dev libopenblas-dev libdnnl-dev gnuplot-nox dataset-fashion-mnist python3 python3-numpy)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user clang-14 libclang-rt-14-dev libomp-14-dev)
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -197,6 +197,10 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     p->bpack_stride = round_up(kc * p->nc, ALIGN / sizeof(float));
 }
 
+/* Longer dot products go to the blocked GEMM, whose K blocks keep the
+ * rounding error growing by blocks rather than with K. */
+#define SKINNY_MAX_K 4096
+
 static size_t plan_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
     plan p;
@@ -218,8 +222,17 @@ static size_t plan_workspace(const nn_kernels *kr, const nn_gemm_args *g, int th
     return total;
 }
 
+/* Products that run_skinny takes whatever the leading dimensions are */
+static int always_skinny(const nn_gemm_args *g)
+{
+    return !g->epilogue && !g->split_k &&
+           ((g->k == 1 && g->ta == NN_NO_TRANS) ||
+            (g->m == 1 && g->k <= SKINNY_MAX_K && g->tb == NN_NO_TRANS && g->ta == NN_TRANS));
+}
+
 size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
+    if (always_skinny(g)) return 0;
     /* Sized for packing all of A, and for the product computed either way
      * round where op(B) = Bᵀ (whether Cᵀ is computed depends on ldb), so
      * callers may ask for a size before they know the leading dimensions. */
@@ -456,6 +469,51 @@ static void scale_c(const nn_gemm_args *g)
     }
 }
 
+/* ---- skinny products: no packing, no tiles ----
+ * An outer product (k = 1) is a scaled copy of op(A) per column of C, and a
+ * row-vector product (m = 1, op(B) = B) a dot product per column: in a
+ * 32 x 12 tile they would be 1/12 or 1/32 useful work plus the planning and
+ * packing (nnbench, 20x1000x1 and 1x1000x20). Each element of C is computed
+ * on its own, so any split over columns gives the same bits. */
+typedef struct skinny_job {
+    const nn_kernels *kr;
+    const nn_gemm_args *g;
+    const float *a; /* op(A) as a contiguous vector: its column (k = 1) or row (m = 1) */
+} skinny_job;
+
+static void outer_columns(void *ctx, size_t lo, size_t hi)
+{
+    const skinny_job *s = ctx;
+    const nn_gemm_args *g = s->g;
+    const size_t incb = g->tb == NN_NO_TRANS ? g->ldb : 1;
+    s->kr->ger(g->m, hi - lo, g->alpha, s->a, g->b + lo * incb, incb, g->beta, g->c + lo * g->ldc, g->ldc);
+}
+
+static void dot_columns(void *ctx, size_t lo, size_t hi)
+{
+    const skinny_job *s = ctx;
+    const nn_gemm_args *g = s->g;
+    s->kr->gemv_t(g->k, hi - lo, g->alpha, s->a, g->b + lo * g->ldb, g->ldb, g->beta, g->c + lo * g->ldc, g->ldc);
+}
+
+/* 1 if the product was done here */
+static int run_skinny(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+{
+    if (g->epilogue || g->split_k) return 0;
+    skinny_job s = {.kr = kr, .g = g};
+    if (g->k == 1 && (g->ta == NN_NO_TRANS || g->m == 1 || g->lda == 1)) {
+        s.a = g->a; /* op(A)'s one column: A's column, or Aᵀ's row with lda 1 */
+        nn_parallel_ranges(threads, g->n, g->m, outer_columns, &s);
+        return 1;
+    }
+    if (g->m == 1 && g->k <= SKINNY_MAX_K && g->tb == NN_NO_TRANS && (g->ta == NN_TRANS || g->lda == 1)) {
+        s.a = g->a; /* op(A)'s one row: Aᵀ's column, or A's row with lda 1 */
+        nn_parallel_ranges(threads, g->n, g->k, dot_columns, &s);
+        return 1;
+    }
+    return 0;
+}
+
 void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work)
 {
     if (g->m == 0 || g->n == 0) return;
@@ -464,6 +522,7 @@ void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void 
         if (g->epilogue) g->epilogue(g->epilogue_ctx, 0, g->m, 0, g->n);
         return;
     }
+    if (run_skinny(kr, g, threads)) return;
     plan p;
     make_plan(kr, g, threads, &p);
     uintptr_t base = ((uintptr_t)work + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);

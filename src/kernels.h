@@ -87,6 +87,15 @@ typedef struct nn_kernels {
     void (*sub_scale)(size_t n, const float *a, const float *y, float s, float *out);
     /* y += alpha·x */
     void (*axpy)(size_t n, float alpha, const float *x, float *y);
+    /* Skinny GEMMs (gemm.c), beta == 0: C not read.
+     * ger: C[:, j] = (alpha·b[j·incb])·a + beta·C[:, j] for j < n (m rows).
+     * gemv_t: c[j·incc] = alpha·Σ_p a[p]·B[p, j] + beta·c[j·incc] for j < n
+     * (B: k x n, ld ldb). Not reductions in the library's pairwise order:
+     * for k up to a few thousand. */
+    void (*ger)(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta,
+                float *c, size_t ldc);
+    void (*gemv_t)(size_t k, size_t n, float alpha, const float *a, const float *b, size_t ldb, float beta,
+                   float *c, size_t incc);
     /* v = mu·v + (g + wd·w); w −= lr·v */
     void (*momentum_update)(size_t n, float lr, float mu, float wd, const float *g, float *v,
                             float *w);
@@ -105,6 +114,13 @@ typedef struct nn_kernels {
     void (*small_run_chunk)(const nn_small_net *net, size_t m, const float *x, size_t ldx,
                             const float *y, size_t ldy, float scale, float *out, size_t ldo,
                             float *grad, float *cost, float *work);
+
+    /* Y = g(W·X + b) for a few columns (inference): Y is rows x n (ld ldy),
+     * W rows x k (ld ldw), X k x n (ld ldx); g elementwise (not softmax).
+     * W is streamed once per eight columns; best for n <= 8. */
+    void (*layer_few_columns)(size_t rows, size_t k, const float *w, size_t ldw, const float *b,
+                              nn_activation act, const float *x, size_t ldx, size_t n, float *y,
+                              size_t ldy);
 
     /* For nnbench: `lanes` floats per vector, and a loop of 12 independent
      * FMA chains run `iterations` times (24·lanes flops per iteration). */

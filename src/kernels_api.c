@@ -43,7 +43,7 @@ nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta
     const int nt = nn_gemm_threads(&g, nn_resolve_threads(threads));
     const size_t need = nn_gemm_workspace(kr, &g, nt);
     if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
-    if (!work || work_size < need) return NN_ERR_INVALID_ARGUMENT;
+    if ((need && !work) || work_size < need) return NN_ERR_INVALID_ARGUMENT;
     nn_gemm_run(kr, &g, nt, work);
     return NN_OK;
 }

@@ -97,6 +97,10 @@ nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, c
  * NULL; with Y also the gradient into net->grads and the cost (MSE) into
  * *cost (if not NULL). */
 int nn_small_eligible(const nn_network *net, const nn_kernels *kr);
+/* What the ISA's small_run_chunk needs: the network as it sees it, and the
+ * floats of work for one chunk. */
+void nn_small_describe(const nn_network *net, nn_small_net *d);
+size_t nn_small_work_floats(const nn_network *net, const nn_kernels *kr);
 nn_status nn_small_run(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
                        const float *y, size_t ldy, size_t m, float *out, size_t ldo, float *cost);
 

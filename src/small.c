@@ -34,14 +34,14 @@ int nn_small_eligible(const nn_network *net, const nn_kernels *kr)
     return net->n_params * (kr->small_block / 4) * sizeof(float) <= MAX_ACC_BYTES;
 }
 
-static size_t work_floats(const nn_network *net, const nn_kernels *kr)
+size_t nn_small_work_floats(const nn_network *net, const nn_kernels *kr)
 {
     size_t units = net->layers[0].in;
     for (size_t l = 0; l < net->n_layers; l++) units += net->layers[l].out;
     return nn_line_floats((units + 2 * net->max_units) * kr->small_block + net->n_params * (kr->small_block / 4));
 }
 
-static void describe(const nn_network *net, nn_small_net *d)
+void nn_small_describe(const nn_network *net, nn_small_net *d)
 {
     memset(d, 0, sizeof *d);
     d->n_layers = net->n_layers, d->max_units = net->max_units, d->n_params = net->n_params;
@@ -81,7 +81,7 @@ static void run_chunks(void *ctx, size_t lo, size_t hi)
 nn_status nn_small_run(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
                        const float *y, size_t ldy, size_t m, float *out, size_t ldo, float *cost)
 {
-    const size_t chunks = (m + CHUNK - 1) / CHUNK, wf = work_floats(net, kr);
+    const size_t chunks = (m + CHUNK - 1) / CHUNK, wf = nn_small_work_floats(net, kr);
     const size_t gf = chunks > 1 ? nn_line_floats(net->n_params) : 0;
     size_t need, t;
     if (!nn_mul_size(chunks, wf + gf + 1, &need) || !nn_mul_size(need, sizeof(float), &t))
@@ -94,7 +94,7 @@ nn_status nn_small_run(nn_network *net, const nn_kernels *kr, const float *x, si
         net->small_ws_size = t;
     }
     nn_small_net d;
-    describe(net, &d);
+    nn_small_describe(net, &d);
     float *costs = net->small_ws + chunks * (wf + gf);
     chunk_job jb = {.kr = kr, .net = &d, .x = x, .y = y, .ldx = ldx, .ldy = ldy, .m = m,
                     .scale = 1.0f / (float)m, .out = out, .ldo = ldo,

@@ -274,6 +274,74 @@ static void axpy(size_t n, float alpha, const float *x, float *y)
     NN_MAP(n, ST(y, vf_fma(av, LD(x), LD(y))););
 }
 
+/* Skinny products (gemm.c run_skinny), one call for a range of columns.
+ * ger: C[:, j] = (alpha·b[j·incb])·a + beta·C[:, j], a of m rows. With
+ * beta == 0 a column's last partial vector is stored as a full one that
+ * overlaps the one before it (same values there): no masked store, which
+ * costs most where a column straddles two cache lines (20-row columns). */
+static void ger(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta,
+                float *c, size_t ldc)
+{
+    const vf bv = vf_set1(beta);
+    const size_t full = m / VF_WIDTH * VF_WIDTH;
+    if (beta == 0.0f && full && m <= 4 * VF_WIDTH) {
+        /* a held in registers: the column loop only multiplies and stores
+         * (reloading a after each column's stores ran at half the speed) */
+        vf av[4], tail = vf_load(a + m - VF_WIDTH);
+        const size_t nv = full / VF_WIDTH;
+        for (size_t v = 0; v < nv; v++) av[v] = vf_load(a + v * VF_WIDTH);
+        for (size_t j = 0; j < n; j++) {
+            const vf s = vf_set1(alpha * b[j * incb]);
+            float *cj = c + j * ldc;
+            for (size_t v = 0; v < nv; v++) vf_store(cj + v * VF_WIDTH, vf_mul(s, av[v]));
+            if (full < m) vf_store(cj + m - VF_WIDTH, vf_mul(s, tail));
+        }
+        return;
+    }
+    for (size_t j = 0; j < n; j++) {
+        const vf s = vf_set1(alpha * b[j * incb]);
+        float *cj = c + j * ldc;
+        if (beta == 0.0f) {
+            for (size_t i = 0; i < full; i += VF_WIDTH) vf_store(cj + i, vf_mul(s, vf_load(a + i)));
+            if (full < m) {
+                if (full) vf_store(cj + m - VF_WIDTH, vf_mul(s, vf_load(a + m - VF_WIDTH)));
+                else vf_storen(cj, vf_mul(s, vf_loadn(a, m, 0.0f)), m);
+            }
+        } else {
+            NN_MAP(m, ST(cj, vf_fma(s, LD(a), vf_mul(bv, LD(cj)))););
+        }
+    }
+}
+
+/* gemv_t: c[j·incc] = alpha·Σ_p a[p]·B[p, j] + beta·c[j·incc] for j < n, B
+ * k x n with ld ldb: a dot product per column, two columns at a time. */
+static void gemv_t(size_t k, size_t n, float alpha, const float *a, const float *b, size_t ldb, float beta,
+                   float *c, size_t incc)
+{
+    size_t j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const float *b0 = b + j * ldb, *b1 = b0 + ldb;
+        vf s0 = vf_set1(0.0f), s1 = s0;
+        NN_MAP(k, {
+            const vf av = LD(a);
+            s0 = vf_fma(av, LD(b0), s0);
+            s1 = vf_fma(av, LD(b1), s1);
+        });
+        const float d0 = alpha * vf_hsum(s0), d1 = alpha * vf_hsum(s1);
+        float *c0 = c + j * incc, *c1 = c0 + incc;
+        *c0 = beta == 0.0f ? d0 : d0 + beta * *c0;
+        *c1 = beta == 0.0f ? d1 : d1 + beta * *c1;
+    }
+    if (j < n) {
+        const float *b0 = b + j * ldb;
+        vf s0 = vf_set1(0.0f);
+        NN_MAP(k, s0 = vf_fma(LD(a), LD(b0), s0););
+        const float d0 = alpha * vf_hsum(s0);
+        float *c0 = c + j * incc;
+        *c0 = beta == 0.0f ? d0 : d0 + beta * *c0;
+    }
+}
+
 /* Optimizer state that decays geometrically (μ^t, β1^t for inputs that are
  * rarely active, such as always-blank pixels) sinks into subnormals, which
  * run many times slower (measured on Zen 4: a 235 K-parameter Adam update
@@ -518,6 +586,90 @@ static void small_run_chunk(const nn_small_net *net, size_t m, const float *x, s
     *cost = vf_hsum(cacc);
 }
 
+/* ---- layers over a few columns (inference, src/predict.c) ----
+ * Y = g(W·X + b) for n <= 8 columns with W (rows x k) column-major: W is
+ * streamed column by column, RV vectors of rows at a time, each multiplied
+ * by X's k-th element of every column (broadcast): no packing, no
+ * zero-padded tile columns. RV·NC = VF_ACC accumulators (as many as the
+ * register file holds beside the loads), RV as large as the columns allow,
+ * so that a column of W is read in as few, long, sequential pieces as
+ * possible (784-256-128-10, one sample, AVX-512: RV 8 -> 16 took 9.1 -> 7.9 us).
+ * Rows past the last full vector are loaded and stored masked. */
+#ifndef VF_ACC
+#define VF_ACC 8 /* 16-register files (AVX2); 32-register ISAs define 16 */
+#endif
+
+static NN_FLATTEN_INLINE void gemv_block(size_t rv, size_t nc, size_t r0, size_t rows, size_t k,
+                                         const float *w, size_t ldw, const float *b, nn_activation act,
+                                         const float *x, size_t ldx, float *y, size_t ldy)
+{
+    vf acc[VF_ACC][8];
+    for (size_t v = 0; v < rv; v++)
+        for (size_t c = 0; c < nc; c++) acc[v][c] = vf_set1(0.0f);
+    const size_t left = rows - r0;
+    if (left >= rv * VF_WIDTH) {
+        for (size_t p = 0; p < k; p++) {
+            const float *wc = w + p * ldw + r0;
+            for (size_t c = 0; c < nc; c++) {
+                const vf xv = vf_set1(x[p + c * ldx]);
+                for (size_t v = 0; v < rv; v++) acc[v][c] = vf_fma(vf_load(wc + v * VF_WIDTH), xv, acc[v][c]);
+            }
+        }
+    } else {
+        for (size_t p = 0; p < k; p++) {
+            const float *wc = w + p * ldw + r0;
+            vf wv[VF_ACC];
+            for (size_t v = 0; v < rv; v++) {
+                const size_t at = v * VF_WIDTH;
+                wv[v] = at >= left ? vf_set1(0.0f)
+                                   : vf_loadn(wc + at, left - at < VF_WIDTH ? left - at : VF_WIDTH, 0.0f);
+            }
+            for (size_t c = 0; c < nc; c++) {
+                const vf xv = vf_set1(x[p + c * ldx]);
+                for (size_t v = 0; v < rv; v++) acc[v][c] = vf_fma(wv[v], xv, acc[v][c]);
+            }
+        }
+    }
+    for (size_t v = 0; v < rv; v++) {
+        const size_t at = r0 + v * VF_WIDTH;
+        if (at >= rows) break;
+        const size_t cnt = rows - at < VF_WIDTH ? rows - at : VF_WIDTH;
+        const vf bv = cnt == VF_WIDTH ? vf_load(b + at) : vf_loadn(b + at, cnt, 0.0f);
+        for (size_t c = 0; c < nc; c++) {
+            const vf out = vapply(act, vf_add(acc[v][c], bv));
+            if (cnt == VF_WIDTH) vf_store(y + c * ldy + at, out);
+            else vf_storen(y + c * ldy + at, out, cnt);
+        }
+    }
+}
+
+#define GEMV_CASE(NC)                                                                      \
+    for (size_t r0 = 0; r0 < rows; r0 += (VF_ACC / (NC)) * VF_WIDTH)                         \
+        gemv_block(VF_ACC / (NC), NC, r0, rows, k, w, ldw, b, act, x, ldx, y, ldy);
+
+static void layer_few_columns(size_t rows, size_t k, const float *w, size_t ldw, const float *b,
+                              nn_activation act, const float *x, size_t ldx, size_t n, float *y,
+                              size_t ldy)
+{
+    /* at most VF_ACC / 2 columns a pass: two rows of W's vectors at least,
+     * or the broadcasts of X, not W, become the loads that bound it */
+    const size_t per_pass = VF_ACC / 2 < 8 ? VF_ACC / 2 : 8;
+    for (size_t j = 0; j < n; j += per_pass) {
+        switch (n - j < per_pass ? n - j : per_pass) { /* the column count a constant in each */
+        case 1: GEMV_CASE(1) break;
+        case 2: GEMV_CASE(2) break;
+        case 3: GEMV_CASE(3) break;
+        case 4: GEMV_CASE(4) break;
+        case 5: GEMV_CASE(5) break;
+        case 6: GEMV_CASE(6) break;
+        case 7: GEMV_CASE(7) break;
+        default: GEMV_CASE(8) break;
+        }
+        x += per_pass * ldx, y += per_pass * ldy;
+    }
+}
+#undef GEMV_CASE
+
 /* nnbench's FMA peak probe: 12 independent FMA chains (enough to cover
  * latency x throughput on current cores), VF_WIDTH lanes each. Returns a
  * value that depends on every chain, so nothing is optimized away. */
@@ -546,8 +698,9 @@ static inline float fma_probe(size_t iterations)
     .bias_activate = {bias_activate_identity, bias_activate_sigmoid, bias_activate_tanh, \
                       bias_activate_relu, bias_activate_leaky, bias_activate_softmax},  \
     .sum_sq_diff = sum_sq_diff, .dot = dot, .sum = sum, .add_columns = add_columns,     \
-    .sub_scale = sub_scale, .axpy = axpy, .momentum_update = momentum_update,           \
-    .adam_update = adam_update, .small_block = SB, .small_run_chunk = small_run_chunk
+    .sub_scale = sub_scale, .axpy = axpy, .ger = ger, .gemv_t = gemv_t, .momentum_update = momentum_update,           \
+    .adam_update = adam_update, .small_block = SB, .small_run_chunk = small_run_chunk, \
+    .layer_few_columns = layer_few_columns
 
 /* The SIMD ISAs' probe: VF_WIDTH lanes of fused multiply-add. */
 #define NN_VECTOR_PROBE .lanes = VF_WIDTH, .fma_probe = fma_probe

@@ -54,6 +54,7 @@ static inline vf vf_pow2i(vf n)
     return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
 }
 
+#define VF_ACC 16 /* 32 vector registers */
 #include "../vector_impl.h"
 
 const nn_kernels nn_kernels_neon = {

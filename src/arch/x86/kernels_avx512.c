@@ -41,6 +41,7 @@ static inline vf vf_recip(vf x) /* 14-bit estimate + one Newton step */
 #define NN_HAVE_VF_SCALE2
 static inline vf vf_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); }
 
+#define VF_ACC 16 /* 32 vector registers */
 #include "../vector_impl.h"
 
 /* KC 400: a 12 x 400 B panel (19 KB) still stays in L1 while A streams past,
