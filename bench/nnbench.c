@@ -10,8 +10,8 @@
  *                                      x_onednn, x_best_peer (the faster of the two)
  *   infer/<peer>/t<T>/<net>/b<B>       the forward products alone (no bias, no g):
  *                                      cblas_sgemv (B = 1) or _sgemm, dnnl_sgemm
- *   infer/<isa>/t1/<net>/b<B>          nn_predict on one thread: us_per_call,
- *                                      weight_GB/s, x_best_peer (t1 peers)
+ *   infer/<isa>/t<T>/<net>/b<B>        nn_predict: us_per_call, weight_GB/s,
+ *                                      x_best_peer (the peers at T threads)
  *   act/<isa>/<op>/<n>, reduce/<isa>/<op>/<n>   elements/s, x_scalar
  *   train/naive/<net>/b<B>             the naive reference training step
  *   train/<isa>/t<T>/<net>/b<B>        nn_train_step (SGD), samples/s, x_naive
@@ -367,7 +367,7 @@ static void run_infer(cb_state *st, void *user)
     ok = ok && h[0] && h[1];
     if (ok && c->kind == B_INFER) {
         ok = nn_network_create(&net, L, d->sizes, d->acts, d->loss, 1) == NN_OK;
-        ws_size = ok ? nn_predict_workspace_size(net, B) : 0;
+        ws_size = ok ? nn_predict_workspace_size(net, B, c->threads) : 0;
         ok = ok && ws_size != SIZE_MAX && (ws = malloc(ws_size)) != NULL;
     }
     for (size_t l = 0; ok && c->kind != B_INFER && l < L; l++)
@@ -386,7 +386,7 @@ static void run_infer(cb_state *st, void *user)
     const double t0 = now();
     while (cb_keep_running(st)) {
         if (c->kind == B_INFER) {
-            nn_predict(net, x, d->sizes[0], B, h[0], n_out, ws, ws_size);
+            nn_predict(net, c->threads, x, d->sizes[0], B, h[0], n_out, ws, ws_size);
         } else {
             const float *in = x;
             for (size_t l = 0; l < L; l++) {
@@ -413,7 +413,8 @@ static void run_infer(cb_state *st, void *user)
     cb_counter(st, "us_per_call", 1e6 * secs / (double)iters, 0);
     cb_counter(st, "weight_GB/s", (double)weight_bytes * (double)iters / 1e9, 1);
     if (c->kind == B_INFER) {
-        const bcase *blas = find(B_INFER_BLAS, c->isa, 1, c->key), *dnnl = find(B_INFER_DNNL, c->isa, 1, c->key);
+        const bcase *blas = find(B_INFER_BLAS, c->isa, c->threads, c->key),
+                    *dnnl = find(B_INFER_DNNL, c->isa, c->threads, c->key);
         double best = blas ? blas->rate : 0;
         if (dnnl && dnnl->rate > best) best = dnnl->rate;
         if (best > 0) cb_counter(st, "x_best_peer", c->rate / best, 0);
@@ -546,8 +547,8 @@ static void register_all(int full)
                 c->isa = isas[i], c->threads = threads[t], c->net = trains[r].net, c->batch = trains[r].batch;
             }
     }
-    /* inference: one sample to a few dozen; peers at every thread count,
-     * nn_predict on one (a server runs one request per core) */
+    /* inference: one sample to a few dozen, nn_predict and the peers at the
+     * same thread counts */
     const size_t infer_batches[] = {1, 2, 4, 8, 16, 32};
     for (size_t b = 0; b < sizeof infer_batches / sizeof *infer_batches; b++) {
         const size_t B = infer_batches[b];
@@ -565,11 +566,12 @@ static void register_all(int full)
             e->threads = threads[t], e->net = &nets[2], e->batch = B;
 #endif
         }
-        for (int i = 0; i < n_isa; i++) {
-            snprintf(name, sizeof name, "infer/%s/t1/%s", nn_isa_name(isas[i]), key);
-            bcase *c = add(B_INFER, name, key);
-            c->isa = isas[i], c->threads = 1, c->net = &nets[2], c->batch = B;
-        }
+        for (int i = 0; i < n_isa; i++)
+            for (int t = 0; t < n_threads; t++) {
+                snprintf(name, sizeof name, "infer/%s/t%d/%s", nn_isa_name(isas[i]), threads[t], key);
+                bcase *c = add(B_INFER, name, key);
+                c->isa = isas[i], c->threads = threads[t], c->net = &nets[2], c->batch = B;
+            }
     }
     for (size_t i = 0; i < n_cases; i++) {
         bcase *c = &cases[i];

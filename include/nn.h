@@ -244,19 +244,24 @@ NN_API nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t 
 /* Inference on a shared model. nn_predict evaluates m samples X (sizes[0] x
  * m) into Y (sizes[L] x m, leading dimension ldy) like nn_forward, but only
  * reads the network: it writes nothing but Y and the caller's workspace
- * `work` (at least nn_predict_workspace_size(net, m) bytes, any alignment),
- * never allocates, and runs on the calling thread. Any number of threads
- * may call it on one network at once, each with its own workspace, as long
- * as none of them changes the network meanwhile. Batches of up to 8 columns
- * stream each weight matrix once per 4 columns instead of packing it.
- * NN_ERR_INVALID_ARGUMENT for NULL pointers, m == 0, ld < rows or a
- * workspace smaller than the size (which depends on the ISA in use: size it
- * after any nn_set_isa); NN_ERR_NON_FINITE if X holds NaN/Inf.
- * nn_predict_workspace_size returns SIZE_MAX for a NULL network, m == 0 or
- * a size that overflows. Results equal nn_forward's up to rounding. */
-NN_API size_t nn_predict_workspace_size(const nn_network *net, size_t m);
-NN_API nn_status nn_predict(const nn_network *net, const float *x, size_t ldx, size_t m, float *y,
-                            size_t ldy, void *work, size_t work_size);
+ * `work` (at least nn_predict_workspace_size(net, m, threads) bytes, any
+ * alignment) and never allocates. Any number of threads may call it on one
+ * network at once, each with its own workspace, as long as none of them
+ * changes the network meanwhile. `threads`: 1 runs on the calling thread
+ * alone (a server answering one request per core), 0 the default count,
+ * N up to N; the result is bitwise identical for every count. Batches of up
+ * to 8 columns stream each weight matrix once instead of packing it; with
+ * threads, each takes the same rows of every layer on every call, so the
+ * weights stay split across the cores' caches.
+ * NN_ERR_INVALID_ARGUMENT for NULL pointers, m == 0, threads < 0, ld < rows
+ * or a workspace smaller than the size (which depends on the ISA in use:
+ * size it after any nn_set_isa); NN_ERR_NON_FINITE if X holds NaN/Inf.
+ * nn_predict_workspace_size returns SIZE_MAX for a NULL network, m == 0,
+ * threads < 0 or a size that overflows. Results equal nn_forward's up to
+ * rounding. */
+NN_API size_t nn_predict_workspace_size(const nn_network *net, size_t m, int threads);
+NN_API nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t ldx, size_t m,
+                            float *y, size_t ldy, void *work, size_t work_size);
 
 /* Cost of the network on (X, Y) without touching gradients. */
 NN_API nn_status nn_cost(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,

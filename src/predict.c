@@ -1,16 +1,25 @@
 /*
  * Inference on a shared model: nn_predict reads the network and writes only
  * the caller's workspace and output, so any number of threads may run it on
- * one network at once (serving), each on its own thread. Three ways through
- * a layer, picked by shape alone:
+ * one network at once (serving). Three ways through a layer, picked by
+ * shape alone:
  *   - up to FEW_COLUMNS columns: the ISA's layer_few_columns, which streams
- *     W once per four columns (one-sample latency is W's bytes over the
+ *     W once per few columns (one-sample latency is W's bytes over the
  *     cache bandwidth, not a 32 x 12 tile of which one column is real);
+ *     with threads, each takes the same rows of every layer on every call,
+ *     so each core streams its part of W from its own cache (the two L2s
+ *     together: about twice the bandwidth);
  *   - a network on the small-network path (small.c): its forward kernel;
- *   - otherwise the blocked GEMM on one thread, bias and g as its epilogue.
+ *   - otherwise the blocked GEMM, bias and g as its epilogue.
+ * Every element is computed the same way whatever the thread count, so
+ * results are bitwise identical for any `threads`.
  */
 #include <stdint.h>
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "network.h"
 
@@ -49,7 +58,8 @@ static nn_gemm_args layer_gemm(const nn_layer *ly, size_t m, const float *in, si
 /* Bytes of workspace for m columns on kernels kr: two activation buffers
  * (max units x m), then what the small path or the GEMM needs; SIZE_MAX on
  * overflow. */
-static size_t workspace_bytes(const nn_network *net, const nn_kernels *kr, size_t m, size_t *act_floats)
+static size_t workspace_bytes(const nn_network *net, const nn_kernels *kr, size_t m, int threads,
+                              size_t *act_floats)
 {
     size_t act;
     if (!nn_mul_size(net->max_units, m, &act) || act > SIZE_MAX / 16) return SIZE_MAX;
@@ -60,7 +70,7 @@ static size_t workspace_bytes(const nn_network *net, const nn_kernels *kr, size_
     } else if (m > FEW_COLUMNS) {
         for (size_t l = 0; l < net->n_layers; l++) {
             const nn_gemm_args g = layer_gemm(&net->layers[l], m, NULL, 0, NULL);
-            const size_t need = nn_gemm_workspace(kr, &g, 1);
+            const size_t need = nn_gemm_workspace(kr, &g, nn_gemm_threads(&g, threads));
             if (need == SIZE_MAX) return SIZE_MAX;
             if (need > extra) extra = need;
         }
@@ -73,23 +83,78 @@ static size_t workspace_bytes(const nn_network *net, const nn_kernels *kr, size_
     return total;
 }
 
-size_t nn_predict_workspace_size(const nn_network *net, size_t m)
+size_t nn_predict_workspace_size(const nn_network *net, size_t m, int threads)
 {
     size_t act;
-    if (!net || m == 0) return SIZE_MAX;
-    return workspace_bytes(net, nn_kernels_active(), m, &act);
+    if (!net || m == 0 || threads < 0) return SIZE_MAX;
+    return workspace_bytes(net, nn_kernels_active(), m, nn_resolve_threads(threads), &act);
 }
 
-nn_status nn_predict(const nn_network *net, const float *x, size_t ldx, size_t m, float *y, size_t ldy,
-                     void *work, size_t work_size)
+/* A layer over a few columns split by rows across the team: thread t of nt
+ * takes rows [lo, hi), cut on cache lines. Layers too small to be worth a
+ * thread run on thread 0 alone (the others wait at the barrier). */
+#define FEW_MIN_WORK_PER_THREAD 32768 /* multiply-adds */
+
+static void few_columns_rows(const nn_kernels *kr, const nn_layer *ly, const float *in, size_t ld_in,
+                             size_t m, float *z, int t, int nt)
 {
-    if (!net || !x || !y || m == 0) return NN_ERR_INVALID_ARGUMENT;
+    const size_t per_line = NN_CACHE_LINE / sizeof(float);
+    size_t useful = ly->out * ly->in * m / FEW_MIN_WORK_PER_THREAD;
+    if (useful < 1) useful = 1;
+    const size_t k = (size_t)nt < useful ? (size_t)nt : useful;
+    if ((size_t)t >= k) return;
+    const size_t lines = (ly->out + per_line - 1) / per_line;
+    const size_t lo = lines * (size_t)t / k * per_line, hi_line = lines * ((size_t)t + 1) / k * per_line;
+    const size_t hi = hi_line < ly->out ? hi_line : ly->out;
+    if (lo >= hi) return;
+    const nn_activation g = ly->act == NN_SOFTMAX ? NN_IDENTITY : ly->act;
+    kr->layer_few_columns(hi - lo, ly->in, ly->w + lo, ly->out, ly->b + lo, g, in, ld_in, m, z + lo, ly->out);
+}
+
+typedef struct few_job {
+    const nn_kernels *kr;
+    const nn_network *net;
+    const float *x;
+    size_t ldx, m;
+    float *ping[2], *y;
+    size_t ldy;
+    const float *result; /* where the last layer landed */
+} few_job;
+
+static void few_columns_net(few_job *jb, int t, int nt)
+{
+    const nn_network *net = jb->net;
+    const size_t L = net->n_layers, n_out = net->layers[L - 1].out;
+    const float *in = jb->x;
+    size_t ld_in = jb->ldx;
+    for (size_t l = 0; l < L; l++) {
+        const nn_layer *ly = &net->layers[l];
+        /* the last layer writes straight into Y where its columns are packed */
+        float *z = l + 1 == L && jb->ldy == n_out ? jb->y : jb->ping[l % 2];
+        few_columns_rows(jb->kr, ly, in, ld_in, jb->m, z, t, nt);
+#ifdef _OPENMP
+        if (nt > 1) {
+#pragma omp barrier
+        }
+#endif
+        if (ly->act == NN_SOFTMAX && t == 0)
+            for (size_t j = 0; j < jb->m; j++) jb->kr->softmax(ly->out, z + j * ly->out, z + j * ly->out);
+        in = z, ld_in = ly->out;
+    }
+    if (t == 0) jb->result = in;
+}
+
+nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t ldx, size_t m, float *y,
+                     size_t ldy, void *work, size_t work_size)
+{
+    if (!net || !x || !y || m == 0 || threads < 0) return NN_ERR_INVALID_ARGUMENT;
     const size_t n_in = net->layers[0].in, L = net->n_layers, n_out = net->layers[L - 1].out;
     nn_status s;
     if ((s = nn_check_matrix(x, n_in, m, ldx)) || (s = nn_check_matrix(y, n_out, m, ldy))) return s;
     const nn_kernels *kr = nn_kernels_active();
+    const int nt = nn_resolve_threads(threads);
     size_t act;
-    const size_t need = workspace_bytes(net, kr, m, &act);
+    const size_t need = workspace_bytes(net, kr, m, nt, &act);
     if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
     if (!work || work_size < need) return NN_ERR_INVALID_ARGUMENT;
     if (!nn_all_finite(n_in, m, x, ldx)) return NN_ERR_NON_FINITE;
@@ -97,34 +162,48 @@ nn_status nn_predict(const nn_network *net, const float *x, size_t ldx, size_t m
     float *buf = (float *)(((uintptr_t)work + NN_CACHE_LINE - 1) & ~(uintptr_t)(NN_CACHE_LINE - 1));
     float *ping[2] = {buf, buf + act};
     void *extra = buf + 2 * act;
-    if (use_small(net, kr, m)) {
+    const float *result;
+    if (m <= FEW_COLUMNS) {
+        few_job jb = {.kr = kr, .net = net, .x = x, .ldx = ldx, .m = m, .ping = {ping[0], ping[1]},
+                      .y = y, .ldy = ldy};
+        /* threads only where the widest layer gives each one enough */
+        size_t widest = 0;
+        for (size_t l = 0; l < L; l++)
+            if (net->layers[l].out * net->layers[l].in > widest) widest = net->layers[l].out * net->layers[l].in;
+        size_t useful = widest * m / FEW_MIN_WORK_PER_THREAD;
+        const int team = (size_t)nt < useful ? nt : useful > 1 ? (int)useful : 1;
+#ifdef _OPENMP
+        if (team > 1) {
+#pragma omp parallel num_threads(team)
+            {
+                nn_bind_team();
+                few_columns_net(&jb, omp_get_thread_num(), omp_get_num_threads());
+            }
+        } else
+#endif
+            few_columns_net(&jb, 0, 1);
+        result = jb.result;
+    } else if (use_small(net, kr, m)) {
         nn_small_net d;
         nn_small_describe(net, &d);
         kr->small_run_chunk(&d, m, x, ldx, NULL, 0, 0.0f, y, ldy, NULL, NULL, extra);
         return NN_OK;
-    }
-    const float *in = x;
-    size_t ld_in = ldx;
-    for (size_t l = 0; l < L; l++) {
-        const nn_layer *ly = &net->layers[l];
-        const int last = l + 1 == L;
-        /* the last layer writes straight into Y where its columns are packed */
-        float *z = last && ldy == n_out ? y : ping[l % 2];
-        if (m <= FEW_COLUMNS) {
-            const nn_activation g = ly->act == NN_SOFTMAX ? NN_IDENTITY : ly->act;
-            kr->layer_few_columns(ly->out, ly->in, ly->w, ly->out, ly->b, g, in, ld_in, m, z, ly->out);
-            if (ly->act == NN_SOFTMAX)
-                for (size_t j = 0; j < m; j++) kr->softmax(ly->out, z + j * ly->out, z + j * ly->out);
-        } else {
+    } else {
+        const float *in = x;
+        size_t ld_in = ldx;
+        for (size_t l = 0; l < L; l++) {
+            const nn_layer *ly = &net->layers[l];
+            float *z = l + 1 == L && ldy == n_out ? y : ping[l % 2];
             bias_act e = {.kr = kr, .ly = ly, .z = z};
             nn_gemm_args g = layer_gemm(ly, m, in, ld_in, z);
             if (ly->act != NN_SOFTMAX) g.epilogue = bias_act_block, g.epilogue_ctx = &e;
-            nn_gemm_run(kr, &g, 1, extra);
+            nn_gemm_run(kr, &g, nn_gemm_threads(&g, nt), extra);
             if (ly->act == NN_SOFTMAX) kr->bias_activate[NN_SOFTMAX](ly->out, m, ly->b, z);
+            in = z, ld_in = ly->out;
         }
-        in = z, ld_in = ly->out;
+        result = in;
     }
-    if (in != y)
-        for (size_t j = 0; j < m; j++) memcpy(y + j * ldy, in + j * n_out, n_out * sizeof(float));
+    if (result != y)
+        for (size_t j = 0; j < m; j++) memcpy(y + j * ldy, result + j * n_out, n_out * sizeof(float));
     return NN_OK;
 }

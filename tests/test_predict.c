@@ -50,12 +50,12 @@ START_TEST(matches_forward_every_isa)
                 float *want = malloc(n_out * m * sizeof *want), *y = malloc(ldy * m * sizeof *y);
                 for (size_t i = 0; i < ldy * m; i++) y[i] = -7.0f; /* padding rows must stay */
                 ck_assert_int_eq(nn_forward(net, x, ldx, m, want, n_out), NN_OK);
-                const size_t ws = nn_predict_workspace_size(net, m), guard = 128;
+                const size_t ws = nn_predict_workspace_size(net, m, 1), guard = 128;
                 ck_assert_uint_ne(ws, SIZE_MAX);
                 unsigned char *w = malloc(ws + guard + 1);
                 memset(w + 1 + ws, 0x5A, guard);
                 /* an odd address: the workspace needs no alignment */
-                ck_assert_int_eq(nn_predict(net, x, ldx, m, y, ldy, w + 1, ws), NN_OK);
+                ck_assert_int_eq(nn_predict(net, 1, x, ldx, m, y, ldy, w + 1, ws), NN_OK);
                 for (size_t i = 0; i < guard; i++) ck_assert_int_eq(w[1 + ws + i], 0x5A);
                 for (size_t j = 0; j < m; j++)
                     for (size_t i = 0; i < ldy; i++) {
@@ -81,22 +81,24 @@ START_TEST(bad_arguments)
 {
     nn_network *net = make(&specs[1]);
     float x[5 * 2] = {0}, y[3 * 2];
-    const size_t ws = nn_predict_workspace_size(net, 2);
+    const size_t ws = nn_predict_workspace_size(net, 2, 1);
     void *w = malloc(ws);
-    ck_assert_int_eq(nn_predict(net, x, 5, 2, y, 3, w, ws), NN_OK);
-    ck_assert_int_eq(nn_predict(NULL, x, 5, 2, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(nn_predict(net, NULL, 5, 2, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(nn_predict(net, x, 5, 2, NULL, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(nn_predict(net, x, 5, 0, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(nn_predict(net, x, 4, 2, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT); /* ldx < rows */
-    ck_assert_int_eq(nn_predict(net, x, 5, 2, y, 2, w, ws), NN_ERR_INVALID_ARGUMENT); /* ldy < rows */
-    ck_assert_int_eq(nn_predict(net, x, 5, 2, y, 3, w, ws - 1), NN_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(nn_predict(net, x, 5, 2, y, 3, NULL, ws), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_predict(net, 1, x, 5, 2, y, 3, w, ws), NN_OK);
+    ck_assert_int_eq(nn_predict(NULL, 1, x, 5, 2, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_predict(net, 1, NULL, 5, 2, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_predict(net, 1, x, 5, 2, NULL, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_predict(net, 1, x, 5, 0, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_predict(net, 1, x, 4, 2, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT); /* ldx < rows */
+    ck_assert_int_eq(nn_predict(net, 1, x, 5, 2, y, 2, w, ws), NN_ERR_INVALID_ARGUMENT); /* ldy < rows */
+    ck_assert_int_eq(nn_predict(net, 1, x, 5, 2, y, 3, w, ws - 1), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_predict(net, 1, x, 5, 2, y, 3, NULL, ws), NN_ERR_INVALID_ARGUMENT);
     x[7] = NAN;
-    ck_assert_int_eq(nn_predict(net, x, 5, 2, y, 3, w, ws), NN_ERR_NON_FINITE);
-    ck_assert_uint_eq(nn_predict_workspace_size(NULL, 1), SIZE_MAX);
-    ck_assert_uint_eq(nn_predict_workspace_size(net, 0), SIZE_MAX);
-    ck_assert_uint_eq(nn_predict_workspace_size(net, SIZE_MAX / 4), SIZE_MAX); /* overflows */
+    ck_assert_int_eq(nn_predict(net, 1, x, 5, 2, y, 3, w, ws), NN_ERR_NON_FINITE);
+    ck_assert_uint_eq(nn_predict_workspace_size(NULL, 1, 1), SIZE_MAX);
+    ck_assert_uint_eq(nn_predict_workspace_size(net, 1, -1), SIZE_MAX);
+    ck_assert_int_eq(nn_predict(net, -1, x, 5, 2, y, 3, w, ws), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(nn_predict_workspace_size(net, 0, 1), SIZE_MAX);
+    ck_assert_uint_eq(nn_predict_workspace_size(net, SIZE_MAX / 4, 1), SIZE_MAX); /* overflows */
     free(w);
     nn_network_destroy(net);
 }
@@ -115,11 +117,11 @@ typedef struct worker {
 static void *predict_loop(void *arg)
 {
     worker *wk = arg;
-    const size_t ws = nn_predict_workspace_size(wk->net, wk->m);
+    const size_t ws = nn_predict_workspace_size(wk->net, wk->m, 1);
     void *w = malloc(ws);
     float *y = malloc(10 * wk->m * sizeof *y);
     for (int it = 0; it < 200 && w && y; it++) {
-        if (nn_predict(wk->net, wk->x, 784, wk->m, y, 10, w, ws) != NN_OK ||
+        if (nn_predict(wk->net, 1, wk->x, 784, wk->m, y, 10, w, ws) != NN_OK ||
             memcmp(y, wk->want, 10 * wk->m * sizeof *y) != 0)
             wk->mismatches++;
     }
@@ -135,9 +137,9 @@ START_TEST(many_threads_share_one_network)
     for (int t = 0; t < 4; t++) {
         const size_t m = (size_t)(t % 2 ? 1 : 3 + 4 * t); /* few-column and GEMM paths */
         float *x = tu_random(784 * m, 50 + t, 0, 1), *want = malloc(10 * m * sizeof *want);
-        const size_t ws = nn_predict_workspace_size(net, m);
+        const size_t ws = nn_predict_workspace_size(net, m, 1);
         void *w = malloc(ws);
-        ck_assert_int_eq(nn_predict(net, x, 784, m, want, 10, w, ws), NN_OK);
+        ck_assert_int_eq(nn_predict(net, 1, x, 784, m, want, 10, w, ws), NN_OK);
         free(w);
         wk[t] = (worker){.net = net, .x = x, .m = m, .want = want};
     }
@@ -151,8 +153,39 @@ START_TEST(many_threads_share_one_network)
 }
 END_TEST
 
+/* 1..4 threads: the same bits, on every ISA, for the few-column path (rows
+ * split across threads) and the GEMM path. */
+START_TEST(bitwise_identical_across_threads)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    nn_network *net = make(&specs[0]);
+    const size_t batches[] = {1, 3, 8, 40};
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+            const size_t m = batches[bi];
+            float *x = tu_random(784 * m, 70 + m, 0, 1), *y1 = malloc(10 * m * sizeof *y1);
+            float *yt = malloc(10 * m * sizeof *yt);
+            for (int t = 1; t <= 4; t++) {
+                const size_t ws = nn_predict_workspace_size(net, m, t);
+                void *w = malloc(ws);
+                ck_assert_int_eq(nn_predict(net, t, x, 784, m, t == 1 ? y1 : yt, 10, w, ws), NN_OK);
+                free(w);
+                if (t > 1)
+                    ck_assert_msg(memcmp(y1, yt, 10 * m * sizeof *y1) == 0, "%s m=%zu: %d threads differ",
+                                  nn_isa_name(isas[s]), m, t);
+            }
+            free(x), free(y1), free(yt);
+        }
+    }
+    nn_network_destroy(net);
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *const tests[] = {matches_forward_every_isa, bad_arguments, many_threads_share_one_network};
+    const TTest *const tests[] = {matches_forward_every_isa, bad_arguments, many_threads_share_one_network,
+                                  bitwise_identical_across_threads};
     return tu_main("predict", 300, tests, sizeof tests / sizeof *tests);
 }

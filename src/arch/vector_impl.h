@@ -643,9 +643,20 @@ static NN_FLATTEN_INLINE void gemv_block(size_t rv, size_t nc, size_t r0, size_t
     }
 }
 
+/* Full blocks of RV vectors, then what is left in blocks of 8, 4, 2 and 1
+ * vectors (each a constant, so the accumulators stay in registers), the
+ * last one masked: a thread's 128 rows must not run as a masked 256-row
+ * block (half its loads zero). */
+#define GEMV_RUN(RV, NC)                                                                   \
+    for (; (RV) <= VF_ACC / (NC) && r0 + (RV) * VF_WIDTH <= rows; r0 += (RV) * VF_WIDTH)   \
+        gemv_block(RV, NC, r0, rows, k, w, ldw, b, act, x, ldx, y, ldy);
 #define GEMV_CASE(NC)                                                                      \
-    for (size_t r0 = 0; r0 < rows; r0 += (VF_ACC / (NC)) * VF_WIDTH)                         \
-        gemv_block(VF_ACC / (NC), NC, r0, rows, k, w, ldw, b, act, x, ldx, y, ldy);
+    {                                                                                      \
+        size_t r0 = 0;                                                                     \
+        GEMV_RUN(VF_ACC / (NC), NC)                                                        \
+        GEMV_RUN(8, NC) GEMV_RUN(4, NC) GEMV_RUN(2, NC) GEMV_RUN(1, NC)                     \
+        if (r0 < rows) gemv_block(1, NC, r0, rows, k, w, ldw, b, act, x, ldx, y, ldy);       \
+    }
 
 static void layer_few_columns(size_t rows, size_t k, const float *w, size_t ldw, const float *b,
                               nn_activation act, const float *x, size_t ldx, size_t n, float *y,
@@ -669,6 +680,7 @@ static void layer_few_columns(size_t rows, size_t k, const float *w, size_t ldw,
     }
 }
 #undef GEMV_CASE
+#undef GEMV_RUN
 
 /* nnbench's FMA peak probe: 12 independent FMA chains (enough to cover
  * latency x throughput on current cores), VF_WIDTH lanes each. Returns a
