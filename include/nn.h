@@ -389,13 +389,17 @@ typedef struct nn_idx {
     uint8_t *data;
 } nn_idx;
 
-/* Read a gzipped IDX file (images: magic 0x00000803, 3 dimensions; labels:
- * 0x00000801, 1 dimension), checking that the header's sizes match the data
- * exactly. NN_ERR_IO (cannot open), NN_ERR_FORMAT (not gzip, bad magic,
- * zero or absurd dimensions, trailing data, corrupt compression),
- * NN_ERR_TRUNCATED, NN_ERR_OVERFLOW, NN_ERR_OUT_OF_MEMORY. On failure *out
- * is left empty. Free with nn_idx_free. */
-NN_API nn_status nn_idx_read(const char *gz_path, nn_idx *out);
+/* Read an IDX file (images: magic 0x00000803, 3 dimensions; labels:
+ * 0x00000801, 1 dimension), gzipped (recognized by gzip's magic bytes) or
+ * plain, checking that the header's sizes match the data exactly and, for
+ * gzip, the trailer's CRC-32 and length. NN_ERR_IO (cannot open or read;
+ * errno says why), NN_ERR_TRUNCATED (the file or the compressed stream ends
+ * early, the gzip trailer included), NN_ERR_CHECKSUM (the gzip CRC-32 or
+ * length does not match: a damaged file), NN_ERR_FORMAT (bad magic, zero or
+ * absurd dimensions, corrupt compressed data, trailing data),
+ * NN_ERR_OVERFLOW, NN_ERR_OUT_OF_MEMORY. On failure *out is left empty.
+ * Free with nn_idx_free. */
+NN_API nn_status nn_idx_read(const char *path, nn_idx *out);
 /* Decode uncompressed IDX bytes from memory, with the same checks. */
 NN_API nn_status nn_idx_decode(const void *bytes, size_t size, nn_idx *out);
 NN_API void nn_idx_free(nn_idx *idx); /* NULL or empty: no-op */

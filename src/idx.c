@@ -2,9 +2,11 @@
  * IDX files (the MNIST family): a big-endian header — magic 0x00000800 | type
  * << 8 | dims, with type 0x08 (unsigned byte) — then each dimension as a
  * big-endian u32, then the bytes. Images have 3 dimensions (count, rows,
- * cols), labels 1. Read gzipped with zlib; every size is checked against the
- * data actually present.
+ * cols), labels 1. Read plain or gzipped (zlib, trailer checked); every
+ * size is checked against the data actually present.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -63,81 +65,125 @@ nn_status nn_idx_decode(const void *bytes, size_t size, nn_idx *out)
     return NN_OK;
 }
 
-/* Read exactly n bytes; NN_ERR_TRUNCATED at a clean end of stream. */
-static nn_status gz_exact(gzFile f, void *dst, size_t n)
+/* The whole file into memory (a compressed data set is tens of MB), read
+ * in growing chunks so that a pipe or a file that changes size works too.
+ * NN_ERR_IO with errno kept on read errors. */
+static nn_status read_file(FILE *f, uint8_t **out, size_t *size)
 {
-    uint8_t *p = dst;
-    while (n > 0) {
-        const unsigned chunk = n > (1u << 30) ? 1u << 30 : (unsigned)n;
-        const int got = gzread(f, p, chunk);
-        if (got < 0) return NN_ERR_FORMAT; /* corrupt deflate stream or CRC */
-        if (got == 0) {
-            int errnum;
-            gzerror(f, &errnum);
-            return errnum == Z_OK || errnum == Z_BUF_ERROR ? NN_ERR_TRUNCATED : NN_ERR_FORMAT;
+    size_t cap = 1u << 16, have = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf) return NN_ERR_OUT_OF_MEMORY;
+    for (;;) {
+        if (have == cap) {
+            if (cap > SIZE_MAX / 2) {
+                free(buf);
+                return NN_ERR_OVERFLOW;
+            }
+            uint8_t *bigger = realloc(buf, 2 * cap);
+            if (!bigger) {
+                free(buf);
+                return NN_ERR_OUT_OF_MEMORY;
+            }
+            buf = bigger, cap *= 2;
         }
-        p += got, n -= (size_t)got;
+        const size_t got = fread(buf + have, 1, cap - have, f);
+        have += got;
+        if (got == 0) break;
     }
+    if (ferror(f)) {
+        free(buf);
+        return NN_ERR_IO;
+    }
+    *out = buf, *size = have;
     return NN_OK;
 }
 
-/* Read the payload, growing the buffer as data arrives (doubling from
- * 1 MiB), so a header that claims more than the file holds cannot make us
- * allocate it: memory stays within twice what is really there. */
-static nn_status gz_payload(gzFile f, size_t payload, uint8_t **out)
+/* Decompress one gzip member that must hold exactly an IDX file: zlib
+ * checks the gzip header, and at the end the trailer's CRC-32 and length,
+ * which a damaged or cut download fails. The output buffer grows as data
+ * arrives (doubling), and stops at the size the IDX header announces, so a
+ * header that claims more than the file holds cannot make us allocate it.
+ *   cut anywhere, trailer included     NN_ERR_TRUNCATED
+ *   CRC-32 or length does not match    NN_ERR_CHECKSUM
+ *   corrupt deflate data or header     NN_ERR_FORMAT
+ *   bytes after the member, or more decompressed data than the header
+ *   says                               NN_ERR_FORMAT */
+static nn_status gunzip_idx(const uint8_t *gz, size_t size, nn_idx *d)
 {
-    size_t cap = payload < (1u << 20) ? payload : 1u << 20, have = 0;
-    uint8_t *buf = malloc(cap ? cap : 1);
-    if (!buf) return NN_ERR_OUT_OF_MEMORY;
-    nn_status s = NN_OK;
-    while (have < payload) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return NN_ERR_OUT_OF_MEMORY;
+    size_t cap = 1u << 16, have = 0, header = 0, total = SIZE_MAX, payload;
+    uint8_t *out = malloc(cap);
+    nn_status s = out ? NN_OK : NN_ERR_OUT_OF_MEMORY;
+    size_t fed = 0;
+    int ret = Z_OK;
+    while (!s && ret != Z_STREAM_END) {
         if (have == cap) {
-            const size_t grown = cap > payload / 2 ? payload : 2 * cap;
-            uint8_t *bigger = realloc(buf, grown);
+            const size_t limit = total == SIZE_MAX ? SIZE_MAX / 2 : total + 1;
+            const size_t grown = cap > limit / 2 ? limit : 2 * cap;
+            uint8_t *bigger = grown > cap ? realloc(out, grown) : NULL;
             if (!bigger) {
-                s = NN_ERR_OUT_OF_MEMORY;
+                s = grown > cap ? NN_ERR_OUT_OF_MEMORY : NN_ERR_FORMAT;
                 break;
             }
-            buf = bigger, cap = grown;
+            out = bigger, cap = grown;
         }
-        if ((s = gz_exact(f, buf + have, cap - have))) break;
-        have = cap;
+        const size_t in_chunk = size - fed < (1u << 30) ? size - fed : 1u << 30;
+        const size_t out_chunk = cap - have < (1u << 30) ? cap - have : 1u << 30;
+        z.next_in = (Bytef *)(uintptr_t)(gz + fed), z.avail_in = (uInt)in_chunk;
+        z.next_out = out + have, z.avail_out = (uInt)out_chunk;
+        ret = inflate(&z, Z_NO_FLUSH);
+        fed += in_chunk - z.avail_in;
+        have += out_chunk - z.avail_out;
+        if (ret == Z_DATA_ERROR) {
+            const int check = z.msg && (strstr(z.msg, "incorrect data check") || strstr(z.msg, "incorrect length check"));
+            s = check ? NN_ERR_CHECKSUM : NN_ERR_FORMAT;
+        } else if (ret == Z_MEM_ERROR) {
+            s = NN_ERR_OUT_OF_MEMORY;
+        } else if (ret == Z_NEED_DICT || ret == Z_STREAM_ERROR) {
+            s = NN_ERR_FORMAT;
+        } else if (ret == Z_BUF_ERROR || (ret == Z_OK && fed == size && z.avail_out > 0)) {
+            s = NN_ERR_TRUNCATED; /* input used up before the end of the member */
+        }
+        if (!s && total == SIZE_MAX && have >= 4) { /* the header: how much there must be */
+            const size_t hb = 4 + 4 * (size_t)(out[3] == 3 ? 3 : 1);
+            if (have >= hb || ret == Z_STREAM_END) {
+                if (!(s = parse_header(out, have, d, &header)) && !(s = payload_size(d, &payload)))
+                    s = nn_add_size(header, payload, &total) ? NN_OK : NN_ERR_OVERFLOW;
+            }
+        }
+        if (!s && have > total) s = NN_ERR_FORMAT; /* more data than the header says */
     }
+    inflateEnd(&z);
+    if (!s && total == SIZE_MAX) s = parse_header(out, have, d, &header); /* a stream shorter than a header */
+    if (!s && have < total) s = NN_ERR_TRUNCATED;
+    if (!s && fed != size) s = NN_ERR_FORMAT; /* bytes after the gzip member */
     if (s) {
-        free(buf);
+        free(out);
         return s;
     }
-    *out = buf;
+    d->data = out;
+    memmove(out, out + header, total - header); /* the payload alone */
     return NN_OK;
 }
 
-nn_status nn_idx_read(const char *gz_path, nn_idx *out)
+nn_status nn_idx_read(const char *path, nn_idx *out)
 {
-    if (!gz_path || !out) return NN_ERR_INVALID_ARGUMENT;
+    if (!path || !out) return NN_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
-    gzFile f = gzopen(gz_path, "rb");
+    FILE *f = fopen(path, "rb");
     if (!f) return NN_ERR_IO;
-    nn_status s = NN_OK;
-    uint8_t head[16];
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    nn_status s = read_file(f, &bytes, &size);
+    fclose(f);
+    if (s) return s;
     nn_idx d = {0};
-    size_t header = 0, payload = 0;
-    /* gzip's magic must be there: a plain file would be passed through */
-    if (gzread(f, head, 4) != 4 || gzdirect(f)) s = gzdirect(f) ? NN_ERR_FORMAT : NN_ERR_TRUNCATED;
-    if (!s && head[3] == 3) s = gz_exact(f, head + 4, 12);
-    else if (!s) s = gz_exact(f, head + 4, 4);
-    if (!s) s = parse_header(head, head[3] == 3 ? 16 : 8, &d, &header);
-    if (!s) s = payload_size(&d, &payload);
-    if (!s) s = gz_payload(f, payload, &d.data);
-    if (!s) { /* nothing may follow the payload */
-        uint8_t extra;
-        const int more = gzread(f, &extra, 1);
-        if (more != 0) s = NN_ERR_FORMAT;
-    }
-    gzclose(f);
-    if (s) {
-        free(d.data);
-        return s;
-    }
+    if (size >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) s = gunzip_idx(bytes, size, &d);
+    else s = nn_idx_decode(bytes, size, &d); /* plain IDX */
+    free(bytes);
+    if (s) return s;
     *out = d;
     return NN_OK;
 }

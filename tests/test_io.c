@@ -108,8 +108,10 @@ START_TEST(idx_bad_files)
         ck_assert_ptr_null(d.data);
         ck_assert_msg(nn_idx_decode(bad, cases[i].len, &d) == cases[i].want, "%s (memory)", cases[i].what);
     }
-    write_plain("t_plain.idx", img, ni); /* a valid IDX, but not gzip */
-    ck_assert_int_eq(nn_idx_read("t_plain.idx", &d), NN_ERR_FORMAT);
+    write_plain("t_plain.idx", img, ni); /* plain IDX is read as it is */
+    ck_assert_int_eq(nn_idx_read("t_plain.idx", &d), NN_OK);
+    ck_assert(d.count == 3 && d.rows == 2 && d.cols == 3 && memcmp(d.data, img + 16, 18) == 0);
+    nn_idx_free(&d);
     ck_assert_int_eq(nn_idx_read("t_missing.gz", &d), NN_ERR_IO);
     ck_assert_int_eq(nn_idx_read(NULL, &d), NN_ERR_INVALID_ARGUMENT);
     /* a corrupt deflate stream: flip bytes inside the compressed data */
@@ -121,10 +123,67 @@ START_TEST(idx_bad_files)
     for (size_t i = 12; i < n - 8; i++) gz[i] ^= 0x5a;
     write_plain("t_corrupt.gz", gz, n);
     const nn_status s = nn_idx_read("t_corrupt.gz", &d);
-    ck_assert_msg(s == NN_ERR_FORMAT || s == NN_ERR_TRUNCATED, "corrupt gzip: %s", nn_strerror(s));
+    ck_assert_msg(s == NN_ERR_FORMAT || s == NN_ERR_CHECKSUM, "corrupt gzip: %s", nn_strerror(s));
     /* a gzip file cut short */
     write_plain("t_short.gz", gz, n / 2);
     ck_assert_int_ne(nn_idx_read("t_short.gz", &d), NN_OK);
+}
+END_TEST
+
+/* A damaged download must never read as a good file (issue: a gzip missing
+ * its 8-byte trailer was accepted). Every cut of a gzipped IDX file is
+ * NN_ERR_TRUNCATED; every flipped bit of the CRC-32 or the length in the
+ * trailer NN_ERR_CHECKSUM; every flipped bit in the compressed body an
+ * error (FORMAT or CHECKSUM as zlib sees it, TRUNCATED only where the damaged
+ * stream asks for more input than the file has), or, for the few bits that
+ * deflate ignores, the very same data. */
+START_TEST(idx_gzip_damage_is_detected)
+{
+    const size_t count = 40, side = 28, n = 16 + count * side * side;
+    uint8_t *raw = malloc(n), *gz = malloc(2 * n + 64);
+    const uint8_t head[] = {0, 0, 8, 3, 0, 0, 0, (uint8_t)count, 0, 0, 0, (uint8_t)side, 0, 0, 0, (uint8_t)side};
+    memcpy(raw, head, 16);
+    uint64_t st = 9;
+    for (size_t i = 16; i < n; i++) raw[i] = (uint8_t)(tu_next(&st) % 7 == 0 ? tu_next(&st) : 0);
+    write_gz("t_whole.gz", raw, n);
+    FILE *f = fopen("t_whole.gz", "rb");
+    const size_t len = fread(gz, 1, 2 * n + 64, f);
+    fclose(f);
+    nn_idx d;
+    ck_assert_int_eq(nn_idx_read("t_whole.gz", &d), NN_OK);
+    ck_assert(d.count == count && memcmp(d.data, raw + 16, n - 16) == 0);
+    nn_idx_free(&d);
+    for (size_t cut = 1; cut < len; cut++) {
+        write_plain("t_cut.gz", gz, cut);
+        const nn_status s = nn_idx_read("t_cut.gz", &d);
+        ck_assert_msg(s == NN_ERR_TRUNCATED, "cut to %zu of %zu bytes: %s", cut, len, nn_strerror(s));
+        ck_assert_ptr_null(d.data);
+    }
+    int truncated = 0;
+    for (size_t at = 10; at < len; at++)
+        for (int bit = 0; bit < 8; bit++) {
+            gz[at] ^= (uint8_t)(1u << bit);
+            write_plain("t_flip.gz", gz, len);
+            const nn_status s = nn_idx_read("t_flip.gz", &d);
+            gz[at] ^= (uint8_t)(1u << bit);
+            if (at >= len - 8)
+                ck_assert_msg(s == NN_ERR_CHECKSUM, "trailer byte %zu bit %d: %s", at, bit, nn_strerror(s));
+            else if (s == NN_OK) /* bits deflate ignores (padding, unused code lengths): the same data */
+                ck_assert_msg(d.count == count && memcmp(d.data, raw + 16, n - 16) == 0,
+                              "body byte %zu bit %d read as a good file with other data", at, bit);
+            else
+                ck_assert_msg(s == NN_ERR_FORMAT || s == NN_ERR_CHECKSUM || s == NN_ERR_TRUNCATED,
+                              "body byte %zu bit %d: %s", at, bit, nn_strerror(s));
+            truncated += s == NN_ERR_TRUNCATED;
+            nn_idx_free(&d);
+        }
+    /* a flipped bit rarely makes a stream that wants more input */
+    ck_assert_int_lt(truncated, (int)(len * 8 / 20));
+    /* two gzip members, or garbage after one: not what an IDX file is */
+    memcpy(gz + len, gz, len);
+    write_plain("t_two.gz", gz, 2 * len);
+    ck_assert_int_eq(nn_idx_read("t_two.gz", &d), NN_ERR_FORMAT);
+    free(raw), free(gz);
 }
 END_TEST
 
@@ -322,6 +381,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {idx_valid_files, idx_bad_files, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, fashion_mnist_slice_trains};
+    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, fashion_mnist_slice_trains};
     return tu_main("io", 300, tests, sizeof tests / sizeof *tests);
 }
