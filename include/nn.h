@@ -183,7 +183,11 @@ NN_API nn_status nn_activation_from_name(const char *name, nn_activation *act);
 
 typedef enum nn_loss {
     NN_MSE = 0,         /* Σ(A − Y)² / (2m); any output activation but softmax */
-    NN_CROSS_ENTROPY    /* −Σ Y·log A / m; requires a softmax output layer */
+    NN_CROSS_ENTROPY    /* −Σ Y·log A / m; requires a softmax output layer.
+                           Targets must be >= 0 (NN_ERR_INVALID_ARGUMENT
+                           otherwise); a column need not sum to 1 (its sum
+                           weighs the sample): the gradient is the exact
+                           (A·ΣY − Y)/m of this cost for any such Y. */
 } nn_loss;
 
 typedef struct nn_network nn_network;
@@ -353,10 +357,12 @@ NN_API float nn_scheduled_rate(const nn_train_options *opt, size_t epoch);
  * nn_scheduled_rate each epoch). `callback` (may be NULL) runs after every
  * epoch and opt->on_batch after every minibatch, both with `user`; the
  * network may be evaluated (nn_forward, nn_cost) from inside them. Stops
- * early when the epoch callback asks (NN_OK). If a batch's cost becomes NaN/Inf, training stops
- * with NN_ERR_NON_FINITE and the parameters are restored to those at the
- * start of that epoch (the last ones known good; a per-step copy would cost
- * a pass over all parameters every step). */
+ * early when the epoch callback asks (NN_OK). If a batch's cost becomes
+ * NaN/Inf, training stops with NN_ERR_NON_FINITE and the parameters and the
+ * optimizer's state (velocity, Adam's moments and step count) are restored
+ * to those at the start of that epoch (the last ones known good; a per-step
+ * copy would cost a pass over all of them every step), so that the caller
+ * may lower the rate and call nn_train again. */
 NN_API nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y,
                           size_t ldy, size_t m, const nn_train_options *opt,
                           nn_epoch_callback callback, void *user);

@@ -403,6 +403,13 @@ nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const floa
             return nn_fail(net, s, "Y: ldy %zu with %zu rows x %zu columns", ldy, n_out, m);
         if (!all_finite_parallel(threads, n_out, m, y, ldy))
             return nn_fail(net, NN_ERR_NON_FINITE, "Y holds NaN or Inf");
+        if (net->loss == NN_CROSS_ENTROPY)
+            for (size_t j = 0; j < m; j++)
+                for (size_t i = 0; i < n_out; i++)
+                    if (y[i + j * ldy] < 0.0f)
+                        return nn_fail(net, NN_ERR_INVALID_ARGUMENT,
+                                       "Y(%zu, %zu) = %g: cross-entropy targets must be >= 0", i, j,
+                                       (double)y[i + j * ldy]);
     }
     return NN_OK;
 }
@@ -446,8 +453,14 @@ static void column_job_range(void *ctx, size_t lo, size_t hi)
         }
         break;
     case JOB_OUTPUT_DELTA: /* dZ = (A − Y)/m, then ⊙ g'(A) for MSE */
-        for (size_t j = lo; j < hi; j++)
+        for (size_t j = lo; j < hi; j++) {
             kr->sub_scale(rows, jb->a + j * rows, jb->y + j * jb->ldy, jb->scale, jb->z + j * rows);
+            if (jb->net->loss != NN_CROSS_ENTROPY) continue;
+            /* softmax + cross-entropy: dZ = (A·Σy − Y)/m, which is (A − Y)/m
+             * only for targets that sum to 1 */
+            const float ysum = nn_reduce_sum(kr, rows, jb->y + j * jb->ldy);
+            if (ysum != 1.0f) kr->axpy(rows, (ysum - 1.0f) * jb->scale, jb->a + j * rows, jb->z + j * rows);
+        }
         if (jb->net->loss == NN_MSE)
             kr->activate_backward[jb->ly->act](rows * (hi - lo), jb->a + lo * rows, jb->z + lo * rows,
                                                jb->z + lo * rows);

@@ -196,6 +196,25 @@ static void gather_next_chunk(void *ctx, size_t c, size_t end)
     }
 }
 
+/* The parameters, then each optimizer state array (opt_m, opt_v), into
+ * `to`; and back. The step count goes with them (Adam's bias correction). */
+static void save_state(const nn_network *net, float *to, size_t arrays)
+{
+    const size_t n = net->n_params;
+    memcpy(to, net->params, n * sizeof(float));
+    if (arrays >= 1) memcpy(to + n, net->opt_m, n * sizeof(float));
+    if (arrays >= 2) memcpy(to + 2 * n, net->opt_v, n * sizeof(float));
+}
+
+static void restore_state(nn_network *net, const float *from, size_t arrays, uint64_t steps)
+{
+    const size_t n = net->n_params;
+    memcpy(net->params, from, n * sizeof(float));
+    if (arrays >= 1) memcpy(net->opt_m, from + n, n * sizeof(float));
+    if (arrays >= 2) memcpy(net->opt_v, from + 2 * n, n * sizeof(float));
+    net->opt_steps = steps;
+}
+
 nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
                    size_t m, const nn_train_options *opt, nn_epoch_callback callback, void *user)
 {
@@ -211,9 +230,12 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
     const size_t n_in = net->layers[0].in, n_out = net->layers[net->n_layers - 1].out;
     const int minibatch = bs < m;
 
-    /* everything a step needs, allocated once here */
+    /* everything a step needs, allocated once here; the backup holds the
+     * parameters and the optimizer's state (velocity, or Adam's moments) */
+    const size_t state_arrays = net->opt.kind == NN_ADAM ? 2 : net->opt.kind == NN_MOMENTUM ? 1 : 0;
+    const size_t keep = net->n_params * (1 + state_arrays); /* the create-time check bounds it */
     size_t *perm = NULL, xs = 0, ys = 0;
-    float *xb = NULL, *yb = NULL, *backup = malloc(net->n_params * sizeof(float));
+    float *xb = NULL, *yb = NULL, *backup = malloc(keep * sizeof(float));
     if (minibatch) { /* two of each: the step's minibatch and the next one */
         if (!nn_mul_size(n_in, bs, &xs) || !nn_mul_size(n_out, bs, &ys) || xs > SIZE_MAX / 16 ||
             ys > SIZE_MAX / 16) {
@@ -233,7 +255,8 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
     uint64_t rng = opt->shuffle_seed;
 
     for (size_t epoch = 0; epoch < opt->epochs && !s; epoch++) {
-        memcpy(backup, net->params, net->n_params * sizeof(float));
+        save_state(net, backup, state_arrays);
+        const uint64_t steps_before = net->opt_steps;
         for (size_t i = m; minibatch && i > 1; i--) { /* Fisher–Yates */
             const size_t j = (size_t)(nn_splitmix64(&rng) % i);
             const size_t t = perm[i - 1];
@@ -272,10 +295,10 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
             ready = side.fn != NULL, cur = ready ? 1 - cur : cur;
             if (s) break;
             if (!isfinite(cost)) {
-                memcpy(net->params, backup, net->n_params * sizeof(float));
+                restore_state(net, backup, state_arrays, steps_before);
                 s = nn_fail(net, NN_ERR_NON_FINITE,
-                            "diverged at epoch %zu (cost %g); parameters from the start of the epoch kept",
-                            epoch, (double)cost);
+                            "diverged at epoch %zu (cost %g); parameters and optimizer state from the start "
+                            "of the epoch kept", epoch, (double)cost);
                 break;
             }
             epoch_cost += (double)cost * (double)nb;
@@ -288,9 +311,10 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
             }
         }
         if (!s && !nn_all_finite(net->n_params, 1, net->params, net->n_params)) {
-            memcpy(net->params, backup, net->n_params * sizeof(float));
+            restore_state(net, backup, state_arrays, steps_before);
             s = nn_fail(net, NN_ERR_NON_FINITE,
-                        "diverged in epoch %zu; parameters from the start of the epoch kept", epoch);
+                        "diverged in epoch %zu; parameters and optimizer state from the start of the epoch kept",
+                        epoch);
         }
         if (!s && callback && callback(epoch, (float)(epoch_cost / (double)m), user)) break;
     }

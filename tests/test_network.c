@@ -16,30 +16,38 @@ static nn_network *make_net(size_t n_layers, const size_t *sizes, const nn_activ
     return net;
 }
 
-/* Columns of Y: for cross-entropy a probability distribution, else uniform. */
-static float *make_targets(size_t rows, size_t m, size_t ld, nn_loss loss, uint64_t seed)
+/* Columns of Y: for cross-entropy nonnegative, summing to 1 (a probability
+ * distribution) or, with `unnormalized`, to 0.25, 1.25 or 2.25 by column;
+ * else uniform. */
+static float *make_targets_sum(size_t rows, size_t m, size_t ld, nn_loss loss, uint64_t seed, int unnormalized)
 {
     float *y = tu_random(ld * m, seed, -0.9f, 0.9f);
     if (loss == NN_CROSS_ENTROPY)
         for (size_t j = 0; j < m; j++) {
             float s = 0;
+            const float want = unnormalized ? 0.25f + (float)(j % 3) : 1.0f;
             for (size_t i = 0; i < rows; i++) s += (y[i + j * ld] = fabsf(y[i + j * ld]) + 0.05f);
-            for (size_t i = 0; i < rows; i++) y[i + j * ld] /= s;
+            for (size_t i = 0; i < rows; i++) y[i + j * ld] *= want / s;
         }
     return y;
+}
+
+static float *make_targets(size_t rows, size_t m, size_t ld, nn_loss loss, uint64_t seed)
+{
+    return make_targets_sum(rows, m, ld, loss, seed, 0);
 }
 
 /* Central differences on every parameter, in float; h = 1e-3 balances
  * truncation (h²) against the cost's rounding (eps·cost/h). Tolerance per
  * element: 2 % of the larger magnitude + 2e-4·(largest gradient + 1). */
-static void check_gradient(size_t n_layers, const size_t *sizes, const nn_activation *acts, nn_loss loss,
-                           size_t m, size_t pad, uint64_t seed)
+static void check_gradient_y(size_t n_layers, const size_t *sizes, const nn_activation *acts, nn_loss loss,
+                             size_t m, size_t pad, uint64_t seed, int unnormalized)
 {
     nn_network *net = make_net(n_layers, sizes, acts, loss, seed);
     const size_t n_in = sizes[0], n_out = sizes[n_layers];
     const size_t ldx = n_in + pad, ldy = n_out + pad;
     float *x = tu_random(ldx * m, seed + 7, -1.5f, 1.5f);
-    float *y = make_targets(n_out, m, ldy, loss, seed + 8);
+    float *y = make_targets_sum(n_out, m, ldy, loss, seed + 8, unnormalized);
     float cost;
     ck_assert_int_eq(nn_gradient(net, x, ldx, y, ldy, m, &cost), NN_OK);
     for (size_t l = 0; l < n_layers; l++) {
@@ -75,6 +83,43 @@ static void check_gradient(size_t n_layers, const size_t *sizes, const nn_activa
     free(x), free(y);
     nn_network_destroy(net);
 }
+
+static void check_gradient(size_t n_layers, const size_t *sizes, const nn_activation *acts, nn_loss loss,
+                           size_t m, size_t pad, uint64_t seed)
+{
+    check_gradient_y(n_layers, sizes, acts, loss, m, pad, seed, 0);
+}
+
+/* Cross-entropy targets whose columns do not sum to 1 (soft or weighted
+ * labels): the gradient is still the cost's own. The issue's case first
+ * (2 -> 3 softmax, x = {0.5, -1}, y = {0, 2, 0}: db was A − Y = (0.334,
+ * -1.593, 0.259) where the derivative is (0.668, -1.186, 0.518)), then
+ * finite differences on every ISA; negative targets are refused. */
+START_TEST(cross_entropy_targets_not_summing_to_one)
+{
+    const size_t sz[] = {2, 3};
+    const nn_activation sm[] = {NN_SOFTMAX};
+    nn_network *net = make_net(1, sz, sm, NN_CROSS_ENTROPY, 1);
+    const float x[] = {0.5f, -1.0f}, y[] = {0.0f, 2.0f, 0.0f};
+    float db[3], a[3];
+    ck_assert_int_eq(nn_gradient(net, x, 2, y, 3, 1, NULL), NN_OK);
+    ck_assert_int_eq(nn_get_bias_gradient(net, 0, db), NN_OK);
+    ck_assert_int_eq(nn_forward(net, x, 2, 1, a, 3), NN_OK);
+    for (int i = 0; i < 3; i++) ck_assert_float_eq_tol(db[i], 2.0f * a[i] - y[i], 1e-6f);
+    const float neg[] = {0.5f, -0.1f, 0.6f};
+    ck_assert_int_eq(nn_gradient(net, x, 2, neg, 3, 1, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(nn_network_error(net), ">= 0"));
+    nn_network_destroy(net);
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        const size_t sz2[] = {5, 13, 11, 3};
+        const nn_activation ce[] = {NN_SIGMOID, NN_TANH, NN_SOFTMAX};
+        check_gradient_y(3, sz2, ce, NN_CROSS_ENTROPY, 17, 2, 50, 1);
+    }
+}
+END_TEST
 
 START_TEST(gradients_match_finite_differences)
 {
@@ -440,6 +485,42 @@ START_TEST(divergence_and_early_stop)
 }
 END_TEST
 
+/* Diverge, lower the rate, continue: after a diverged nn_train the
+ * optimizer state is the one from the start of that epoch as well as the
+ * parameters, so going on at a sane rate gives exactly what a run that
+ * never diverged gives from there (it used to train on poisoned moments).
+ * Momentum and Adam, on the small-network path and on the general one. */
+START_TEST(divergence_restores_optimizer_state)
+{
+    const size_t small[] = {2, 8, 1}, wide[] = {20, 70, 3};
+    const nn_activation acts[] = {NN_TANH, NN_IDENTITY};
+    const nn_optimizer_kind kinds[] = {NN_MOMENTUM, NN_ADAM};
+    for (int shape = 0; shape < 2; shape++)
+        for (int k = 0; k < 2; k++) {
+            const size_t *sz = shape ? wide : small;
+            float *x = tu_random(sz[0] * 64, 1, -1, 1), *y = tu_random(sz[2] * 64, 2, -1, 1);
+            const nn_optimizer o = nn_optimizer_default(kinds[k]);
+            nn_network *a = make_net(2, sz, acts, NN_MSE, 5), *b = make_net(2, sz, acts, NN_MSE, 5);
+            ck_assert_int_eq(nn_set_optimizer(a, &o), NN_OK);
+            ck_assert_int_eq(nn_set_optimizer(b, &o), NN_OK);
+            nn_train_options good = {.epochs = 2, .batch_size = 8, .learning_rate = 0.01f, .shuffle_seed = 3};
+            nn_train_options bad = good;
+            bad.epochs = 1, bad.learning_rate = 1e30f;
+            ck_assert_int_eq(nn_train(a, x, sz[0], y, sz[2], 64, &good, NULL, NULL), NN_OK);
+            ck_assert_int_eq(nn_train(b, x, sz[0], y, sz[2], 64, &good, NULL, NULL), NN_OK);
+            ck_assert_int_eq(nn_train(a, x, sz[0], y, sz[2], 64, &bad, NULL, NULL), NN_ERR_NON_FINITE);
+            ck_assert_uint_eq(nn_weights_digest(a), nn_weights_digest(b)); /* parameters restored */
+            ck_assert_int_eq(nn_train(a, x, sz[0], y, sz[2], 64, &good, NULL, NULL), NN_OK);
+            ck_assert_int_eq(nn_train(b, x, sz[0], y, sz[2], 64, &good, NULL, NULL), NN_OK);
+            ck_assert_msg(nn_weights_digest(a) == nn_weights_digest(b),
+                          "%s, %s path: training after a divergence differs from never diverging",
+                          kinds[k] == NN_ADAM ? "Adam" : "momentum", shape ? "general" : "small");
+            nn_network_destroy(a), nn_network_destroy(b);
+            free(x), free(y);
+        }
+}
+END_TEST
+
 typedef struct batch_log {
     size_t calls, samples, last_batches;
     int ok;
@@ -591,6 +672,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {gradients_match_finite_differences, sine_follows_reference_trajectory, sine_own_initialization_converges, training_step_every_isa_matches_scalar, training_bitwise_identical_across_threads, concurrent_networks, topology_reported, bad_network_arguments, divergence_and_early_stop, optimizers_match_hand_computed, fused_step_matches_separate, batch_callback_sees_every_minibatch, train_minibatches_bitwise_identical_across_threads};
+    const TTest *const tests[] = {gradients_match_finite_differences, cross_entropy_targets_not_summing_to_one, sine_follows_reference_trajectory, sine_own_initialization_converges, training_step_every_isa_matches_scalar, training_bitwise_identical_across_threads, concurrent_networks, topology_reported, bad_network_arguments, divergence_and_early_stop, divergence_restores_optimizer_state, optimizers_match_hand_computed, fused_step_matches_separate, batch_callback_sees_every_minibatch, train_minibatches_bitwise_identical_across_threads};
     return tu_main("network", 600, tests, sizeof tests / sizeof *tests);
 }
