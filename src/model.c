@@ -5,8 +5,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +96,41 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 1;
 }
 
+/* A save killed between creating its temporary and renaming it leaves
+ * PATH.tmp.<pid>.XXXXXX behind. The next save of PATH removes those whose
+ * process no longer exists (a live one may be a concurrent save: kept).
+ * Best effort: a directory that cannot be listed is left alone. */
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
+    char *dirname = malloc(dlen + 2);
+    if (!dirname) return;
+    if (slash) memcpy(dirname, path, dlen ? dlen : 1), dirname[dlen ? dlen : 1] = '\0';
+    else strcpy(dirname, ".");
+    DIR *dir = opendir(dirname);
+    struct dirent *e;
+    while (dir && (e = readdir(dir))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
+        const char *digits = n + blen + 5;
+        char *end;
+        errno = 0;
+        const long pid = strtol(digits, &end, 10);
+        if (end == digits || *end != '.' || strlen(end + 1) != 6 || pid <= 0 || errno) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        const size_t full_len = strlen(dirname) + strlen(n) + 2;
+        char *full = malloc(full_len);
+        if (!full) break;
+        snprintf(full, full_len, "%s/%s", dirname, n);
+        unlink(full);
+        free(full);
+    }
+    if (dir) closedir(dir);
+    free(dirname);
+}
+
 nn_status nn_save(const nn_network *net, const char *path)
 {
     if (!net || !path || !*path) return NN_ERR_INVALID_ARGUMENT;
@@ -101,14 +138,14 @@ nn_status nn_save(const nn_network *net, const char *path)
     size_t n;
     nn_status s = encode(net, &buf, &n);
     if (s) return s;
-    const size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    remove_stale_temps(path);
+    const size_t tlen = strlen(path) + 40;
+    char *tmp = malloc(tlen);
     if (!tmp) {
         free(buf);
         return NN_ERR_OUT_OF_MEMORY;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    snprintf(tmp, tlen, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     const int fd = mkstemp(tmp);
     int ok = fd >= 0;
     ok = ok && write_all(fd, buf, n) && fsync(fd) == 0;

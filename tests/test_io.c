@@ -3,9 +3,14 @@
  * on Fashion-MNIST when the dataset is installed. Files are written into the
  * current directory (CTest runs tests in the build tree). */
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "testutil.h"
@@ -336,6 +341,69 @@ START_TEST(interrupted_save_keeps_old_model)
 }
 END_TEST
 
+/* A save killed before its rename leaves PATH.tmp.<pid>.XXXXXX; the next
+ * save of PATH removes those of dead processes and keeps a live one's. */
+START_TEST(killed_save_leftovers_are_cleaned)
+{
+    const pid_t child = fork();
+    if (child == 0) _exit(0);
+    ck_assert_int_gt(child, 0);
+    waitpid(child, NULL, 0); /* its pid now names no process */
+    char dead[64], live[64];
+    snprintf(dead, sizeof dead, "t_clean.nnm.tmp.%ld.abcdef", (long)child);
+    snprintf(live, sizeof live, "t_clean.nnm.tmp.%ld.ghijkl", (long)getpid());
+    write_plain(dead, (const uint8_t *)"junk", 4);
+    write_plain(live, (const uint8_t *)"junk", 4);
+    write_plain("t_clean.nnm.tmp.notapid", (const uint8_t *)"junk", 4);
+    nn_network *net = sample_net(3);
+    ck_assert_int_eq(nn_save(net, "t_clean.nnm"), NN_OK);
+    ck_assert_int_eq(access(dead, F_OK), -1);
+    ck_assert_int_eq(access(live, F_OK), 0);
+    ck_assert_int_eq(access("t_clean.nnm.tmp.notapid", F_OK), 0); /* not the pattern: not ours */
+    unlink(live), unlink("t_clean.nnm.tmp.notapid");
+    /* and through a directory part of the path */
+    ck_assert_int_eq(mkdir("t_clean_dir", 0755) == 0 || errno == EEXIST, 1);
+    snprintf(dead, sizeof dead, "t_clean_dir/m.nnm.tmp.%ld.abcdef", (long)child);
+    write_plain(dead, (const uint8_t *)"junk", 4);
+    ck_assert_int_eq(nn_save(net, "t_clean_dir/m.nnm"), NN_OK);
+    ck_assert_int_eq(access(dead, F_OK), -1);
+    nn_network_destroy(net);
+}
+END_TEST
+
+/* A real kill: children save a large model in a loop and are SIGKILLed at
+ * random moments; the file is always a loadable model, and one more save
+ * leaves no temporary. */
+START_TEST(sigkill_during_saves)
+{
+    const size_t sizes[] = {300, 300, 10};
+    const nn_activation acts[] = {NN_RELU, NN_SOFTMAX};
+    nn_network *big;
+    ck_assert_int_eq(nn_network_create(&big, 2, sizes, acts, NN_CROSS_ENTROPY, 5), NN_OK);
+    ck_assert_int_eq(nn_save(big, "t_kill.nnm"), NN_OK);
+    for (int round = 0; round < 12; round++) {
+        const pid_t child = fork();
+        if (child == 0) {
+            for (;;) nn_save(big, "t_kill.nnm");
+        }
+        struct timespec t = {.tv_sec = 0, .tv_nsec = 1000000L * (1 + round % 7)};
+        nanosleep(&t, NULL);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        nn_network *back = NULL;
+        ck_assert_int_eq(nn_load(&back, "t_kill.nnm"), NN_OK);
+        ck_assert_uint_eq(nn_weights_digest(back), nn_weights_digest(big));
+        nn_network_destroy(back);
+    }
+    ck_assert_int_eq(nn_save(big, "t_kill.nnm"), NN_OK);
+    DIR *dir = opendir(".");
+    struct dirent *e;
+    while ((e = readdir(dir))) ck_assert_msg(strstr(e->d_name, "t_kill.nnm.tmp") == NULL, "%s left", e->d_name);
+    closedir(dir);
+    nn_network_destroy(big);
+}
+END_TEST
+
 /* 784-128-10 with Adam on the first 10000 training images for 2 epochs: far
  * above chance (0.1) on 2000 test images. Skipped (passes) without data. */
 START_TEST(fashion_mnist_slice_trains)
@@ -381,6 +449,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, fashion_mnist_slice_trains};
+    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, killed_save_leftovers_are_cleaned, sigkill_during_saves, fashion_mnist_slice_trains};
     return tu_main("io", 300, tests, sizeof tests / sizeof *tests);
 }
