@@ -10,6 +10,13 @@
  *  - Every function that can fail returns an nn_status; nn_strerror() names
  *    it. The library never prints, never exits and never aborts; on failure
  *    output arguments are left unchanged unless stated otherwise.
+ *  - Empty work is valid: a zero dimension (m = 0 samples, rows or
+ *    columns = 0, n = 0 elements) makes a call do nothing, or write the
+ *    empty result (a sum of nothing is 0), and return NN_OK; pointers to
+ *    empty matrices are not read and may be NULL. The exceptions are where
+ *    the result is undefined, which are NN_ERR_INVALID_ARGUMENT: a cost or a
+ *    gradient averaged over m = 0 samples (nn_cost, nn_gradient,
+ *    nn_train_step, nn_train) and a network with a zero-unit layer.
  *  - Pointers passed in are borrowed for the duration of the call only,
  *    unless stated otherwise. Memory the library returns is owned by the
  *    library unless a function says the caller frees it.
@@ -43,7 +50,8 @@ extern "C" {
 
 typedef enum nn_status {
     NN_OK = 0,
-    NN_ERR_INVALID_ARGUMENT, /* NULL pointer, zero size, ld < rows, bad enum */
+    NN_ERR_INVALID_ARGUMENT, /* NULL pointer, ld < rows, bad enum, an empty batch
+                                where a mean over it is asked for (see above) */
     NN_ERR_OUT_OF_MEMORY,
     NN_ERR_OVERFLOW,         /* a size product does not fit in size_t */
     NN_ERR_NON_FINITE,       /* NaN or Inf in an input, or training diverged */
@@ -257,11 +265,11 @@ NN_API nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t 
  * to 8 columns stream each weight matrix once instead of packing it; with
  * threads, each takes the same rows of every layer on every call, so the
  * weights stay split across the cores' caches.
- * NN_ERR_INVALID_ARGUMENT for NULL pointers, m == 0, threads < 0, ld < rows
+ * NN_ERR_INVALID_ARGUMENT for NULL pointers, threads < 0, ld < rows
  * or a workspace smaller than the size (which depends on the ISA in use:
  * size it after any nn_set_isa); NN_ERR_NON_FINITE if X holds NaN/Inf.
- * nn_predict_workspace_size returns SIZE_MAX for a NULL network, m == 0,
- * threads < 0 or a size that overflows. Results equal nn_forward's up to
+ * nn_predict_workspace_size returns SIZE_MAX for a NULL network, threads < 0
+ * or a size that overflows, and 0 for m == 0 (nn_predict then does nothing). Results equal nn_forward's up to
  * rounding. */
 NN_API size_t nn_predict_workspace_size(const nn_network *net, size_t m, int threads);
 NN_API nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t ldx, size_t m,

@@ -1,5 +1,6 @@
 /* Public entry points to single kernels: GEMM and activations. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -68,7 +69,12 @@ nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t 
 
 nn_status nn_row_sums(size_t rows, size_t cols, const float *x, size_t ldx, float *out)
 {
-    if (rows == 0 || cols == 0 || !x || !out) return NN_ERR_INVALID_ARGUMENT;
+    if (rows == 0) return NN_OK; /* empty work: nothing to write */
+    if (!out) return NN_ERR_INVALID_ARGUMENT;
+    if (cols == 0) { /* sums of nothing */
+        memset(out, 0, rows * sizeof *out);
+        return NN_OK;
+    }
     nn_status s = nn_check_matrix(x, rows, cols, ldx);
     if (s) return s;
     float *scratch = malloc(nn_column_sum_scratch(rows, cols) * sizeof(float));
@@ -80,7 +86,12 @@ nn_status nn_row_sums(size_t rows, size_t cols, const float *x, size_t ldx, floa
 
 nn_status nn_sum_squared_difference(size_t n, const float *a, const float *y, float *out)
 {
-    if (n == 0 || !a || !y || !out) return NN_ERR_INVALID_ARGUMENT;
+    if (!out) return NN_ERR_INVALID_ARGUMENT;
+    if (n == 0) { /* the empty sum */
+        *out = 0.0f;
+        return NN_OK;
+    }
+    if (!a || !y) return NN_ERR_INVALID_ARGUMENT;
     if (n > SIZE_MAX / sizeof(float)) return NN_ERR_OVERFLOW;
     *out = nn_reduce_sum_sq_diff(nn_kernels_active(), n, a, y);
     return NN_OK;
@@ -113,8 +124,9 @@ nn_status nn_activation_from_name(const char *name, nn_activation *act)
 static nn_status check_pair(nn_activation act, size_t rows, size_t cols, const float *z, size_t ldz,
                             const float *out, size_t ldo)
 {
-    if ((int)act < 0 || act >= NN_ACTIVATION_COUNT || rows == 0 || cols == 0 || !z || !out)
-        return NN_ERR_INVALID_ARGUMENT;
+    if ((int)act < 0 || act >= NN_ACTIVATION_COUNT) return NN_ERR_INVALID_ARGUMENT;
+    if (rows == 0 || cols == 0) return NN_OK; /* empty work; callers return before touching anything */
+    if (!z || !out) return NN_ERR_INVALID_ARGUMENT;
     nn_status s = nn_check_matrix(z, rows, cols, ldz);
     return s ? s : nn_check_matrix(out, rows, cols, ldo);
 }
@@ -123,7 +135,7 @@ nn_status nn_activate(nn_activation act, size_t rows, size_t cols, const float *
                       float *a, size_t lda)
 {
     nn_status s = check_pair(act, rows, cols, z, ldz, a, lda);
-    if (s) return s;
+    if (s || rows == 0 || cols == 0) return s;
     const nn_kernels *kr = nn_kernels_active();
     for (size_t j = 0; j < cols; j++) {
         if (act == NN_SOFTMAX) kr->softmax(rows, z + j * ldz, a + j * lda);
@@ -138,6 +150,7 @@ nn_status nn_activation_derivative(nn_activation act, size_t rows, size_t cols, 
     nn_status s = check_pair(act, rows, cols, z, ldz, d, ldd);
     if (s) return s;
     if (act == NN_SOFTMAX) return NN_ERR_INVALID_ARGUMENT;
+    if (rows == 0 || cols == 0) return NN_OK;
     const nn_kernels *kr = nn_kernels_active();
     float ones[64];
     for (size_t i = 0; i < 64; i++) ones[i] = 1.0f;

@@ -102,13 +102,16 @@ static int write_all(int fd, const uint8_t *p, size_t n)
  * Best effort: a directory that cannot be listed is left alone. */
 static void remove_stale_temps(const char *path)
 {
+    /* stack buffers: a cleanup that could fail for memory must not fail the
+     * save (paths longer than these are left alone) */
+    char dirname[4096], full[4096];
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
-    const size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
-    char *dirname = malloc(dlen + 2);
-    if (!dirname) return;
-    if (slash) memcpy(dirname, path, dlen ? dlen : 1), dirname[dlen ? dlen : 1] = '\0';
-    else strcpy(dirname, ".");
+    const size_t blen = strlen(base);
+    if (!slash) snprintf(dirname, sizeof dirname, ".");
+    else if (slash == path) snprintf(dirname, sizeof dirname, "/");
+    else if ((size_t)(slash - path) < sizeof dirname) snprintf(dirname, sizeof dirname, "%.*s", (int)(slash - path), path);
+    else return;
     DIR *dir = opendir(dirname);
     struct dirent *e;
     while (dir && (e = readdir(dir))) {
@@ -120,15 +123,9 @@ static void remove_stale_temps(const char *path)
         const long pid = strtol(digits, &end, 10);
         if (end == digits || *end != '.' || strlen(end + 1) != 6 || pid <= 0 || errno) continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
-        const size_t full_len = strlen(dirname) + strlen(n) + 2;
-        char *full = malloc(full_len);
-        if (!full) break;
-        snprintf(full, full_len, "%s/%s", dirname, n);
-        unlink(full);
-        free(full);
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", dirname, n) < sizeof full) unlink(full);
     }
     if (dir) closedir(dir);
-    free(dirname);
 }
 
 nn_status nn_save(const nn_network *net, const char *path)

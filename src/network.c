@@ -361,7 +361,8 @@ static nn_status net_gemm(nn_network *net, const nn_kernels *kr, const nn_gemm_a
 
 nn_status nn_reserve(nn_network *net, size_t batch)
 {
-    if (!net || batch == 0) return NN_ERR_INVALID_ARGUMENT;
+    if (!net) return NN_ERR_INVALID_ARGUMENT;
+    if (batch == 0) return NN_OK; /* empty work */
     nn_status s = ensure_capacity(net, batch);
     if (s) return nn_fail(net, s, "cannot reserve workspace for %zu columns", batch);
     /* size the GEMM workspace for the largest product of a step */
@@ -390,7 +391,7 @@ nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const floa
     if (!net) return NN_ERR_INVALID_ARGUMENT;
     net->err[0] = '\0';
     const size_t n_in = net->layers[0].in, n_out = net->layers[net->n_layers - 1].out;
-    if (m == 0) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "batch size m is 0");
+    if (m == 0) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "batch size m is 0: a cost or gradient over no samples is undefined");
     if (!x) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "X is NULL");
     nn_status s = nn_check_matrix(x, n_in, m, ldx);
     if (s) return nn_fail(net, s, "X: ldx %zu with %zu rows x %zu columns", ldx, n_in, m);
@@ -558,6 +559,10 @@ static float cost_of_batch(nn_network *net, const nn_kernels *kr, const float *y
 
 nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t m, float *y, size_t ldy)
 {
+    if (net && m == 0) { /* empty work */
+        net->err[0] = '\0';
+        return NN_OK;
+    }
     nn_status s = nn_check_batch(net, x, ldx, NULL, 0, m, 0);
     if (s) return s;
     const size_t n_out = net->layers[net->n_layers - 1].out;

@@ -86,7 +86,8 @@ static size_t workspace_bytes(const nn_network *net, const nn_kernels *kr, size_
 size_t nn_predict_workspace_size(const nn_network *net, size_t m, int threads)
 {
     size_t act;
-    if (!net || m == 0 || threads < 0) return SIZE_MAX;
+    if (!net || threads < 0) return SIZE_MAX;
+    if (m == 0) return 0;
     return workspace_bytes(net, nn_kernels_active(), m, nn_resolve_threads(threads), &act);
 }
 
@@ -147,7 +148,9 @@ static void few_columns_net(few_job *jb, int t, int nt)
 nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t ldx, size_t m, float *y,
                      size_t ldy, void *work, size_t work_size)
 {
-    if (!net || !x || !y || m == 0 || threads < 0) return NN_ERR_INVALID_ARGUMENT;
+    if (!net || threads < 0) return NN_ERR_INVALID_ARGUMENT;
+    if (m == 0) return NN_OK; /* empty work */
+    if (!x || !y) return NN_ERR_INVALID_ARGUMENT;
     const size_t n_in = net->layers[0].in, L = net->n_layers, n_out = net->layers[L - 1].out;
     nn_status s;
     if ((s = nn_check_matrix(x, n_in, m, ldx)) || (s = nn_check_matrix(y, n_out, m, ldy))) return s;

@@ -237,7 +237,19 @@ START_TEST(public_activate_and_errors)
     ck_assert_int_eq(nn_activate(NN_RELU, 2, 3, z, 1, a, 2), NN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(nn_activate(NN_RELU, 2, 3, NULL, 2, a, 2), NN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(nn_activate((nn_activation)99, 2, 3, z, 2, a, 2), NN_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(nn_activate(NN_RELU, 0, 3, z, 2, a, 2), NN_ERR_INVALID_ARGUMENT);
+    /* empty work: nothing read or written, NULL allowed */
+    ck_assert_int_eq(nn_activate(NN_RELU, 0, 3, NULL, 0, NULL, 0), NN_OK);
+    ck_assert_int_eq(nn_activate(NN_RELU, 2, 0, NULL, 2, NULL, 2), NN_OK);
+    ck_assert_int_eq(nn_activation_derivative(NN_TANH, 0, 0, NULL, 0, NULL, 0), NN_OK);
+    ck_assert_int_eq(nn_activation_derivative(NN_SOFTMAX, 0, 0, NULL, 0, NULL, 0), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_activate((nn_activation)99, 0, 0, NULL, 0, NULL, 0), NN_ERR_INVALID_ARGUMENT);
+    float sum = -1.0f, rows[2] = {-1.0f, -1.0f};
+    ck_assert_int_eq(nn_sum_squared_difference(0, NULL, NULL, &sum), NN_OK);
+    ck_assert_float_eq(sum, 0.0f);
+    ck_assert_int_eq(nn_sum_squared_difference(0, NULL, NULL, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_row_sums(2, 0, NULL, 2, rows), NN_OK);
+    ck_assert(rows[0] == 0.0f && rows[1] == 0.0f);
+    ck_assert_int_eq(nn_row_sums(0, 5, NULL, 0, NULL), NN_OK);
     nn_activation act;
     ck_assert_int_eq(nn_activation_from_name("leaky_relu", &act), NN_OK);
     ck_assert_int_eq(act, NN_LEAKY_RELU);

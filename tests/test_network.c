@@ -435,7 +435,13 @@ START_TEST(bad_network_arguments)
     ck_assert_int_eq(nn_step(net, NAN), NN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(nn_step(net, -1.0f), NN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(nn_set_threads(net, -2), NN_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(nn_reserve(net, 0), NN_ERR_INVALID_ARGUMENT);
+    /* empty work: fine where nothing is averaged, refused where a mean over
+     * no samples is asked for */
+    ck_assert_int_eq(nn_reserve(net, 0), NN_OK);
+    ck_assert_int_eq(nn_forward(net, NULL, 0, 0, NULL, 0), NN_OK);
+    ck_assert_int_eq(nn_cost(net, x, 3, y, 2, 0, &w[0]), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_train_step(net, x, 3, y, 2, 0, 0.1f, NULL), NN_ERR_INVALID_ARGUMENT);
+    ck_assert(strstr(nn_network_error(net), "no samples") != NULL);
     ck_assert_int_eq(nn_reserve(net, SIZE_MAX / 4), NN_ERR_OVERFLOW);
     nn_optimizer o = nn_optimizer_default(NN_ADAM);
     o.beta1 = 1.5f;
