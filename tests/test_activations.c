@@ -197,6 +197,44 @@ START_TEST(softmax_columns)
 }
 END_TEST
 
+/* Softmax's error by the span S of a column's logits (README, Numerics):
+ * the kernel's own few ULP, plus the rounding of z − max, a relative error
+ * up to half an ulp of |z − max| that shows on the tiny probabilities of
+ * wide spans. Bounds: 12 ULP for S <= 32, 40 below 64, 72 up to 120.
+ * Subnormal outputs: the same count of the smallest subnormal's units. */
+START_TEST(softmax_ulps_by_spread)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const double spans[] = {1, 4, 8, 16, 32, 63, 87, 100, 120};
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        for (size_t si = 0; si < sizeof spans / sizeof *spans; si++) {
+            const double bound = spans[si] <= 32 ? 12.0 : spans[si] < 64 ? 40.0 : 72.0;
+            uint64_t st = 1 + si;
+            for (int trial = 0; trial < 500; trial++) {
+                const size_t rows = 1 + (size_t)trial % 40;
+                float z[40], a[40];
+                for (size_t i = 0; i < rows; i++) z[i] = tu_uniform(&st, 0, (float)spans[si]) - 3.0f;
+                kr->softmax(rows, z, a);
+                double mx = -INFINITY, sum = 0;
+                for (size_t i = 0; i < rows; i++)
+                    if (z[i] > mx) mx = z[i];
+                for (size_t i = 0; i < rows; i++) sum += exp((double)z[i] - mx);
+                for (size_t i = 0; i < rows; i++) {
+                    const double want = exp((double)z[i] - mx) / sum;
+                    /* below FLT_MIN, the same bound in units of the smallest subnormal */
+                    const int ok = want < FLT_MIN ? fabs((double)a[i] - want) <= bound * 1.401298464e-45
+                                                  : within(a[i], want, bound);
+                    ck_assert_msg(ok, "%s span %g rows %zu: %g vs %g (bound %g ULP)", nn_isa_name(isas[s]),
+                                  spans[si], rows, (double)a[i], want, bound);
+                }
+            }
+        }
+    }
+}
+END_TEST
+
 /* Long sums: pairwise blocks keep float sums close to the double sum. */
 START_TEST(reductions_long_rows)
 {
@@ -259,6 +297,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {activations_against_libm, activations_every_length_and_in_place, derivatives, softmax_columns, reductions_long_rows, public_activate_and_errors};
+    const TTest *const tests[] = {activations_against_libm, activations_every_length_and_in_place, derivatives, softmax_columns, softmax_ulps_by_spread, reductions_long_rows, public_activate_and_errors};
     return tu_main("activations", 300, tests, sizeof tests / sizeof *tests);
 }
