@@ -382,7 +382,10 @@ NN_API nn_status nn_train(nn_network *net, const float *x, size_t ldx, const flo
  * FNV-1a checksum. Written to a temporary file in the same directory, synced
  * and renamed over `path`, so a crash or a full disk never leaves a
  * half-written model in place of a good one. NN_ERR_IO on failure (and
- * `path` is untouched then). */
+ * `path` is untouched then; errno says why), NN_ERR_NON_FINITE if a
+ * parameter is NaN or Inf (nn_load would refuse the file; nothing is
+ * written). A save killed midway may leave PATH.tmp.<pid>.XXXXXX behind,
+ * which the next save of PATH removes (docs/model-format.md). */
 NN_API nn_status nn_save(const nn_network *net, const char *path);
 
 /* Load a model saved by nn_save into a new network (*out, owned by the

@@ -131,6 +131,9 @@ static void remove_stale_temps(const char *path)
 nn_status nn_save(const nn_network *net, const char *path)
 {
     if (!net || !path || !*path) return NN_ERR_INVALID_ARGUMENT;
+    /* nn_load refuses non-finite parameters: a file it cannot read back
+     * must not replace a good one */
+    if (!nn_all_finite(net->n_params, 1, net->params, net->n_params)) return NN_ERR_NON_FINITE;
     uint8_t *buf;
     size_t n;
     nn_status s = encode(net, &buf, &n);

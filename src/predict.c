@@ -48,11 +48,19 @@ static int use_small(const nn_network *net, const nn_kernels *kr, size_t m)
     return m > FEW_COLUMNS && nn_small_eligible(net, kr);
 }
 
-static nn_gemm_args layer_gemm(const nn_layer *ly, size_t m, const float *in, size_t ld_in, float *z)
+/* The layer's product, with bias and g as its epilogue (`e`, filled here)
+ * except for softmax; the same arguments size the workspace and run it, so
+ * that both see the same kind of product (with an epilogue it is never a
+ * skinny one that needs no workspace). */
+static nn_gemm_args layer_gemm(const nn_kernels *kr, const nn_layer *ly, size_t m, const float *in,
+                               size_t ld_in, float *z, bias_act *e)
 {
-    return (nn_gemm_args){.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = ly->out, .n = m, .k = ly->in,
-                          .alpha = 1.0f, .a = ly->w, .lda = ly->out, .b = in, .ldb = ld_in, .c = z,
-                          .ldc = ly->out};
+    *e = (bias_act){.kr = kr, .ly = ly, .z = z};
+    nn_gemm_args g = {.ta = NN_NO_TRANS, .tb = NN_NO_TRANS, .m = ly->out, .n = m, .k = ly->in,
+                      .alpha = 1.0f, .a = ly->w, .lda = ly->out, .b = in, .ldb = ld_in, .c = z,
+                      .ldc = ly->out};
+    if (ly->act != NN_SOFTMAX) g.epilogue = bias_act_block, g.epilogue_ctx = e;
+    return g;
 }
 
 /* Bytes of workspace for m columns on kernels kr: two activation buffers
@@ -69,7 +77,8 @@ static size_t workspace_bytes(const nn_network *net, const nn_kernels *kr, size_
         extra = nn_small_work_floats(net, kr) * sizeof(float);
     } else if (m > FEW_COLUMNS) {
         for (size_t l = 0; l < net->n_layers; l++) {
-            const nn_gemm_args g = layer_gemm(&net->layers[l], m, NULL, 0, NULL);
+            bias_act e;
+            const nn_gemm_args g = layer_gemm(kr, &net->layers[l], m, NULL, 0, NULL, &e);
             const size_t need = nn_gemm_workspace(kr, &g, nn_gemm_threads(&g, threads));
             if (need == SIZE_MAX) return SIZE_MAX;
             if (need > extra) extra = need;
@@ -183,6 +192,8 @@ nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t 
                 few_columns_net(&jb, omp_get_thread_num(), omp_get_num_threads());
             }
         } else
+#else
+        (void)team;
 #endif
             few_columns_net(&jb, 0, 1);
         result = jb.result;
@@ -197,9 +208,8 @@ nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t 
         for (size_t l = 0; l < L; l++) {
             const nn_layer *ly = &net->layers[l];
             float *z = l + 1 == L && ldy == n_out ? y : ping[l % 2];
-            bias_act e = {.kr = kr, .ly = ly, .z = z};
-            nn_gemm_args g = layer_gemm(ly, m, in, ld_in, z);
-            if (ly->act != NN_SOFTMAX) g.epilogue = bias_act_block, g.epilogue_ctx = &e;
+            bias_act e;
+            const nn_gemm_args g = layer_gemm(kr, ly, m, in, ld_in, z, &e);
             nn_gemm_run(kr, &g, nn_gemm_threads(&g, nt), extra);
             if (ly->act == NN_SOFTMAX) kr->bias_activate[NN_SOFTMAX](ly->out, m, ly->b, z);
             in = z, ld_in = ly->out;

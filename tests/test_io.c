@@ -404,6 +404,30 @@ START_TEST(sigkill_during_saves)
 }
 END_TEST
 
+/* A model whose parameters went non-finite (a diverged nn_train_step) is
+ * not saved: nn_load would refuse the file, and the good one stays. */
+START_TEST(non_finite_model_is_not_saved)
+{
+    nn_network *net = sample_net(4);
+    ck_assert_int_eq(nn_save(net, "t_nan.nnm"), NN_OK);
+    const uint64_t good = nn_weights_digest(net);
+    float x[6 * 4], y[4 * 4] = {0};
+    for (int i = 0; i < 24; i++) x[i] = 1.0f + (float)i;
+    for (int j = 0; j < 4; j++) y[j * 4 + j] = 1.0f;
+    for (int i = 0; i < 20; i++) nn_train_step(net, x, 6, y, 4, 4, 1e38f, NULL);
+    float w[9 * 6];
+    ck_assert_int_eq(nn_get_weights(net, 0, w, 9), NN_OK);
+    int finite = 1;
+    for (int i = 0; i < 54; i++) finite &= isfinite(w[i]) != 0;
+    ck_assert_msg(!finite, "the step did not diverge");
+    ck_assert_int_eq(nn_save(net, "t_nan.nnm"), NN_ERR_NON_FINITE);
+    nn_network *back = NULL;
+    ck_assert_int_eq(nn_load(&back, "t_nan.nnm"), NN_OK);
+    ck_assert_uint_eq(nn_weights_digest(back), good);
+    nn_network_destroy(back), nn_network_destroy(net);
+}
+END_TEST
+
 /* 784-128-10 with Adam on the first 10000 training images for 2 epochs: far
  * above chance (0.1) on 2000 test images. Skipped (passes) without data. */
 START_TEST(fashion_mnist_slice_trains)
@@ -449,6 +473,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, killed_save_leftovers_are_cleaned, sigkill_during_saves, fashion_mnist_slice_trains};
+    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, killed_save_leftovers_are_cleaned, sigkill_during_saves, non_finite_model_is_not_saved, fashion_mnist_slice_trains};
     return tu_main("io", 300, tests, sizeof tests / sizeof *tests);
 }

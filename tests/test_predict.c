@@ -19,6 +19,8 @@ static const netspec specs[] = {
     {3, {5, 33, 17, 3}, {NN_TANH, NN_SIGMOID, NN_IDENTITY}, NN_MSE},           /* masked row tails */
     {2, {1, 20, 1}, {NN_SIGMOID, NN_IDENTITY}, NN_MSE},                        /* small-network path */
     {2, {70, 300, 2}, {NN_LEAKY_RELU, NN_SOFTMAX}, NN_CROSS_ENTROPY},         /* rows > 8 vectors */
+    /* K = 1 products with an epilogue need a workspace (found by fuzz_api) */
+    {2, {1, 1, 1}, {NN_TANH, NN_SOFTMAX}, NN_CROSS_ENTROPY},
 };
 
 static nn_network *make(const netspec *sp)
