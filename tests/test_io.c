@@ -2,6 +2,7 @@
  * round trips, corrupt models, an interrupted save, and a short training run
  * on Fashion-MNIST when the dataset is installed. Files are written into the
  * current directory (CTest runs tests in the build tree). */
+#define _POSIX_C_SOURCE 200809L /* fork, kill, nanosleep */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>

@@ -1,0 +1,144 @@
+/* Every GEMM micro-kernel of every ISA, called directly (not through the
+ * driver, whose planner decides which kernel path a shape reaches), in the
+ * manner of XNNPACK's GemmMicrokernelTester: all m <= MR, n <= NR, k in
+ * {1, 2, KC-1, KC, KC+1}, A packed or read in place, B packed, by rows or by
+ * columns, alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
+ * against a double-accumulating reference, with C's padding rows and
+ * columns left untouched. The transposing A packers against a plain copy. */
+#include <float.h>
+#include <stdio.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+typedef struct ukernel {
+    const char *name;
+    nn_gemm_ukernel_fn fn;
+    size_t mr, nr, kc;
+} ukernel;
+
+/* the table's kernels: the main tile and the short one where it has one */
+static int kernels_of(const nn_kernels *kr, ukernel *out)
+{
+    int n = 0;
+    out[n++] = (ukernel){"main", kr->gemm_ukernel, kr->mr, kr->nr, kr->kc};
+    if (kr->gemm_ukernel_short) out[n++] = (ukernel){"short", kr->gemm_ukernel_short, kr->mr_short, kr->nr, kr->kc};
+    return n;
+}
+
+enum { B_PACKED, B_ROWS, B_COLUMNS };
+
+/* One call: returns 0 on pass. */
+static int check_call(const char *isa, const ukernel *uk, size_t m, size_t n, size_t k, int a_in_place, int b_form,
+                      float alpha, float beta, uint64_t seed)
+{
+    const size_t mr = uk->mr, nr = uk->nr;
+    const size_t lda = a_in_place ? mr + 5 : mr; /* in place: a column-major A with lda > MR */
+    const size_t ldb = b_form == B_ROWS ? nr + 3 : k + 3, ldc = m + 2;
+    float *a = tu_random(lda * k, seed, -1, 1);
+    float *b = tu_random(b_form == B_PACKED ? nr * k : b_form == B_ROWS ? ldb * k : ldb * nr, seed + 1, -1, 1);
+    float *c = tu_random(ldc * (n + 1), seed + 2, -1, 1), *c0 = malloc(ldc * (n + 1) * sizeof *c0);
+    if (beta == 0.0f)
+        for (size_t i = 0; i < ldc * (n + 1); i++) c[i] = i % ldc < m && i / ldc < n ? NAN : c[i];
+    memcpy(c0, c, ldc * (n + 1) * sizeof *c);
+    const size_t a_ks = lda, b_ks = b_form == B_PACKED ? nr : b_form == B_ROWS ? ldb : 1;
+    const size_t b_js = b_form == B_COLUMNS ? ldb : 1;
+    uk->fn(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);
+    int bad = 0;
+    for (size_t j = 0; j <= n && !bad; j++)
+        for (size_t i = 0; i < ldc && !bad; i++) {
+            const float got = c[i + j * ldc];
+            if (i >= m || j >= n) { /* outside the tile's m x n: untouched */
+                bad = memcmp(&got, &c0[i + j * ldc], sizeof got) != 0;
+                if (bad) fprintf(stderr, "%s %s: wrote (%zu,%zu) outside %zux%zu\n", isa, uk->name, i, j, m, n);
+                continue;
+            }
+            double ref = 0, mag = 0;
+            for (size_t p = 0; p < k; p++) {
+                const double av = a[i + p * a_ks], bv = b[p * b_ks + j * b_js];
+                ref += av * bv, mag += fabs(av * bv);
+            }
+            const double old = beta == 0.0f ? 0.0 : c0[i + j * ldc];
+            ref = alpha * ref + beta * old;
+            const double tol = (double)(k + 2) * FLT_EPSILON * (fabs(alpha) * mag + fabs(beta * old)) + 1e-30;
+            if (!(fabs(got - ref) <= tol)) {
+                fprintf(stderr, "%s %s %zux%zu k=%zu a_in_place=%d b_form=%d alpha=%g beta=%g (%zu,%zu): %g vs %g\n",
+                        isa, uk->name, m, n, k, a_in_place, b_form, (double)alpha, (double)beta, i, j,
+                        (double)got, ref);
+                bad = 1;
+            }
+        }
+    free(a), free(b), free(c), free(c0);
+    return bad;
+}
+
+START_TEST(every_microkernel_every_edge)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        ukernel uks[2];
+        const int n_uk = kernels_of(kr, uks);
+        for (int u = 0; u < n_uk; u++) {
+            const ukernel *uk = &uks[u];
+            const size_t ks[] = {1, 2, uk->kc - 1, uk->kc, uk->kc + 1};
+            uint64_t seed = 1;
+            int failures = 0;
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+                for (size_t m = 1; m <= uk->mr; m++)
+                    for (size_t n = 1; n <= uk->nr; n++) {
+                        /* every edge at the short k's; at the long ones the full tile and a few edges */
+                        if (ks[ki] > 2 && !(m == uk->mr || m == 1 || m == uk->mr - 1) ) continue;
+                        for (int a_in_place = 0; a_in_place < 2; a_in_place++)
+                            for (int b_form = 0; b_form < 3; b_form++) {
+                                if (kr->pack_b_columns && b_form == B_COLUMNS) continue; /* never asked of it */
+                                const float alpha = (m + n) % 2 ? 1.0f : -0.5f, beta = (m * n + ki) % 2 ? 1.0f : 0.0f;
+                                failures += check_call(nn_isa_name(isas[s]), uk, m, n, ks[ki], a_in_place, b_form,
+                                                       alpha, beta, seed++);
+                                if (failures > 5) break;
+                            }
+                    }
+            ck_assert_msg(failures == 0, "%s %s micro-kernel (%zux%zu): %d failing calls", nn_isa_name(isas[s]),
+                          uk->name, uk->mr, uk->nr, failures);
+        }
+    }
+}
+END_TEST
+
+/* The transposing A packer: rows of op(A) = Aᵀ (contiguous in memory) into
+ * an MR-row panel, zero-padded, equal to a plain copy, for every m <= MR. */
+START_TEST(transposing_packers)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        if (!kr->pack_a_transposed) continue;
+        const size_t mrs[] = {kr->mr, kr->mr_short ? kr->mr_short : kr->mr};
+        for (int w = 0; w < 2; w++) {
+            const size_t mr = mrs[w];
+            for (size_t m = 1; m <= mr; m++)
+                for (size_t kc = 1; kc <= 40; kc += 13) {
+                    const size_t ld = kc + 7;
+                    float *x = tu_random(ld * m, m * kc, -1, 1), *dst = malloc(mr * kc * sizeof *dst);
+                    for (size_t i = 0; i < mr * kc; i++) dst[i] = NAN;
+                    kr->pack_a_transposed(mr, m, kc, x, ld, dst);
+                    for (size_t p = 0; p < kc; p++)
+                        for (size_t i = 0; i < mr; i++) {
+                            const float want = i < m ? x[i * ld + p] : 0.0f;
+                            ck_assert_msg(memcmp(&dst[p * mr + i], &want, sizeof want) == 0,
+                                          "%s pack mr=%zu m=%zu kc=%zu (%zu,%zu)", nn_isa_name(isas[s]), mr, m, kc, i, p);
+                        }
+                    free(x), free(dst);
+                }
+        }
+    }
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers};
+    return tu_main("ukernels", 600, tests, sizeof tests / sizeof *tests);
+}
