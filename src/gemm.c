@@ -146,9 +146,29 @@ static int panel_collides(size_t stride, size_t count, size_t floats_each)
     return 0;
 }
 
+static size_t clamp_size(size_t v, size_t lo, size_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* The cache blocks, BLIS's MC and NC, from the ISA's own KC (its table) and
+ * the caches the machine reports (hwloc, else sysconf; defaults where
+ * unknown): an MC x KC block of A fills half of L2, a KC x NC panel of B a
+ * thread's share of half the L3. They set how much is packed per pass, not
+ * the order of any sum, so results do not depend on them. */
+typedef struct cache_blocking {
+    size_t mc, nc;
+} cache_blocking;
+
+static cache_blocking cache_blocks(const nn_kernels *kr)
+{
+    const nn_topology *t = &nn_machine_get()->topo;
+    const size_t l2 = t->l2_bytes ? t->l2_bytes : 256 * 1024;
+    const size_t l3 = t->l3_bytes ? t->l3_bytes : 4 * 1024 * 1024;
+    const size_t panel = kr->kc * sizeof(float), cores = t->cores > 0 ? (size_t)t->cores : 1;
+    return (cache_blocking){.mc = clamp_size(l2 / 2 / panel, 64, 1024), .nc = clamp_size(l3 / 2 / cores / panel, 256, 2048)};
+}
+
 static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, plan *p)
 {
-    const nn_machine *mach = nn_machine_get();
+    const cache_blocking blk = cache_blocks(kr);
     memset(p, 0, sizeof *p);
     p->kr = kr;
     p->k = g->k;
@@ -190,10 +210,10 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
                                      : panel_collides(p->ldb, kc, kr->nr);
     p->threads = threads;
     p->split_k = g->split_k && threads > 1 && !p->swapped && blocks % (size_t)threads == 0;
-    p->mc = round_up(mach->mc, p->mr);
+    p->mc = round_up(blk.mc, p->mr);
     const size_t share = p->split_k ? round_up(p->n, kr->nr)
                                     : round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
-    p->nc = min_size(round_up(min_size(mach->nc, 2048), kr->nr), share);
+    p->nc = min_size(round_up(blk.nc, kr->nr), share);
     p->bpack_stride = round_up(kc * p->nc, ALIGN / sizeof(float));
 }
 

@@ -16,7 +16,6 @@ const nn_kernels *nn_kernels_for(nn_isa isa);
 /* Machine facts read once (topology.c). */
 typedef struct nn_machine {
     nn_topology topo;
-    size_t mc, nc; /* GEMM blocks derived from L2 and L3 (in floats of rows/cols) */
 } nn_machine;
 const nn_machine *nn_machine_get(void);
 /* Fill `m` from hwloc (unless NN_NO_HWLOC is set) or the fallback; never fails. */

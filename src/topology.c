@@ -99,8 +99,6 @@ static int env_int(const char *name, int fallback)
     return (*end == '\0' && v >= 0 && v <= 4096) ? (int)v : fallback;
 }
 
-static size_t clamp_size(size_t v, size_t lo, size_t hi) { return v < lo ? lo : v > hi ? hi : v; }
-
 void nn_machine_probe(nn_machine *m)
 {
     memset(m, 0, sizeof *m);
@@ -115,12 +113,6 @@ void nn_machine_probe(nn_machine *m)
     if (threads == 0) threads = env_int("OMP_NUM_THREADS", 0);
     m->topo.threads = threads > 0 ? threads : m->topo.cores;
     m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0;
-    /* MC: an MC x KC block of packed A fills half of L2 (KC = 256 floats);
-     * NC: a KC x NC panel of packed B takes a thread's share of half the L3. */
-    const size_t l2 = m->topo.l2_bytes ? m->topo.l2_bytes : 256 * 1024;
-    const size_t l3 = m->topo.l3_bytes ? m->topo.l3_bytes : 4 * 1024 * 1024;
-    m->mc = clamp_size(l2 / 2 / (256 * sizeof(float)), 64, 1024);
-    m->nc = clamp_size(l3 / 2 / (size_t)m->topo.cores / (256 * sizeof(float)), 256, 8192);
 }
 
 void nn_bind_team(void)
