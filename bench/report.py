@@ -24,7 +24,8 @@ def main(path):
             if b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred")}
     ctx = data["context"]
     print(f"Machine: {ctx.get('nn_cpu')}, {ctx.get('nn_topology')}; {ctx.get('nn_caches')}; "
-          f"{ctx.get('nn_compiler')}; {ctx.get('nn_openblas', 'no OpenBLAS')}\n")
+          f"{ctx.get('nn_compiler')}; {ctx.get('nn_openblas', 'no OpenBLAS')}; "
+          f"oneDNN {ctx.get('nn_onednn', 'not found')}\n")
 
     peaks = {k: v["GFLOP/s"] for k, v in rows.items() if k.startswith("peak/")}
     print("FMA peak probe (GFLOP/s): " + ", ".join(f"{k[5:]} {v:.0f}" for k, v in peaks.items()) + "\n")
@@ -37,9 +38,10 @@ def main(path):
                 shapes.append(s)
     isas = [i for i in ("avx512", "avx2", "neon", "scalar") if any(k.startswith(f"gemm/{i}/") for k in rows)]
     threads = sorted({k.split("/")[2] for k in rows if k.startswith("gemm/") and "/t" in k and k.split("/")[2].startswith("t")})
-    print("GEMM, GFLOP/s (× naive reference, % of the ISA's peak at that thread count, × OpenBLAS):\n")
-    head = "| shape (form/MxNxK) | naive |" + "".join(
-        f" OpenBLAS {t} |" for t in threads) + "".join(f" {i} {t} |" for i in isas for t in threads)
+    print("GEMM, GFLOP/s (× naive reference, % of the ISA's peak at that thread count, "
+          "× the faster of OpenBLAS and oneDNN at that thread count):\n")
+    head = "| shape (form/MxNxK) | naive |" + "".join(f" OpenBLAS {t} |" for t in threads) + "".join(
+        f" oneDNN {t} |" for t in threads) + "".join(f" {i} {t} |" for i in isas for t in threads)
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for s in shapes:
@@ -47,10 +49,12 @@ def main(path):
         line += cell(rows.get(f"gemm/naive/{s}"), lambda r: f"{r['GFLOP/s']:.1f}")
         for t in threads:
             line += cell(rows.get(f"gemm/openblas/{t}/{s}"), lambda r: f"{r['GFLOP/s']:.0f}")
+        for t in threads:
+            line += cell(rows.get(f"gemm/onednn/{t}/{s}"), lambda r: f"{r['GFLOP/s']:.0f}")
         for i in isas:
             for t in threads:
                 line += cell(rows.get(f"gemm/{i}/{t}/{s}"), lambda r: f"{r['GFLOP/s']:.0f}",
-                             [("x_naive", "{:.0f}×"), ("pct_peak", "{:.0f}%"), ("x_openblas", "{:.2f}×B")])
+                             [("x_naive", "{:.0f}×"), ("pct_peak", "{:.0f}%"), ("x_best_peer", "{:.2f}×P")])
         print(line)
 
     print("\nActivations and reductions, G elements/s (× scalar):\n")
@@ -68,6 +72,30 @@ def main(path):
             line += cell(rows.get(f"{kind}/{i}/{rest}"), lambda r: f"{r['items_per_second'] / 1e9:.2f}",
                          [("x_scalar", "{:.1f}×")])
         print(line)
+
+    infer = []
+    for k in rows:
+        if k.startswith("infer/"):
+            key = "/".join(k.split("/")[3:])
+            if key not in infer:
+                infer.append(key)
+    if infer:
+        peers = [p for p in ("openblas", "onednn") if any(k.startswith(f"infer/{p}/") for k in rows)]
+        print("\nInference (nn_predict; the peers: their products alone, no bias or activation), "
+              "µs per call (weights streamed, GB/s; × the faster peer at that thread count):\n")
+        print("| network/batch |" + "".join(f" {p} {t} |" for p in peers for t in threads)
+              + "".join(f" {i} {t} |" for i in isas for t in threads))
+        print("|---|" + "---|" * (len(peers) * len(threads) + len(isas) * len(threads)))
+        for n in infer:
+            line = f"| {n} |"
+            for p in peers:
+                for t in threads:
+                    line += cell(rows.get(f"infer/{p}/{t}/{n}"), lambda r: f"{r['us_per_call']:.1f}")
+            for i in isas:
+                for t in threads:
+                    line += cell(rows.get(f"infer/{i}/{t}/{n}"), lambda r: f"{r['us_per_call']:.1f}",
+                                 [("weight_GB/s", "{:.0f} GB/s"), ("x_best_peer", "{:.2f}×P")])
+            print(line)
 
     print("\nTraining step (nn_train_step, SGD), samples/s (× naive reference step):\n")
     nets = []
