@@ -5,15 +5,26 @@
  */
 #define _GNU_SOURCE /* getopt_long */
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "nn.h"
+#include "svg_plot.h"
+
+/* Bounds for the numeric flags: far beyond any sensible run, small enough
+ * that nothing sized from them can overflow. */
+#define MAX_EPOCHS 1000000u
+#define MAX_BATCH (1u << 24)
+#define MAX_SAMPLES (1ull << 31)
 
 #define MAX_LAYERS 16
 
@@ -33,8 +44,17 @@ typedef struct set {
     size_t n;
 } set;
 
+/* The training curve, one entry per epoch, for the SVG. */
+typedef struct curve {
+    double *epoch, *train_loss, *train_acc, *val_loss, *val_acc, *test_loss, *test_acc;
+    size_t n;
+} curve;
+
 typedef struct run {
     const config *cfg;
+    curve cv;
+    int diverged;
+    double first_loss;
     nn_network *net;
     set test, val;
     float *out; /* 10 x batch outputs for evaluation */
@@ -65,7 +85,7 @@ static void usage(FILE *f)
             "  --data DIR             directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz\n"
             "                         (default /usr/share/datasets/fashion-mnist)\n"
             "  --train-images FILE, --train-labels FILE, --test-images FILE, --test-labels FILE\n"
-            "                         individual gzipped IDX files (override --data)\n"
+            "                         individual IDX files, gzipped or not (override --data)\n"
             "  --limit N              use only the first N training samples\n"
             "  --validation N         hold out the last N training samples for validation\n"
             "network\n"
@@ -90,8 +110,7 @@ static void usage(FILE *f)
             "output\n"
             "  --save FILE            model file (default nntrain-model.nnm; '' to skip)\n"
             "  --csv FILE             training curve (default nntrain-curve.csv)\n"
-            "  --svg FILE             plot of the curve, when gnuplot is installed (default\n"
-            "                         nntrain-curve.svg; '' to skip)\n"
+            "  --svg FILE             plot of the curve (default nntrain-curve.svg; '' to skip)\n"
             "  --quiet                no progress bar\n"
             "  --help                 this text\n");
 }
@@ -115,16 +134,86 @@ static int parse_layers(const char *s, config *c)
     return 1;
 }
 
-static int load_set(const char *images, const char *labels, size_t classes, set *s, size_t *features)
+/* A whole number in [lo, hi]: the full string, no sign, no overflow.
+ * Exits 2 naming the flag otherwise. */
+static unsigned long long parse_count(const char *flag, const char *s, unsigned long long lo, unsigned long long hi)
+{
+    char *end;
+    errno = 0;
+    const unsigned long long v = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "nntrain: %s: '%s' is not a whole number in %llu..%llu\n", flag, s, lo, hi);
+        exit(2);
+    }
+    return v;
+}
+
+/* A finite number in [lo, hi] (lo_open: > lo). Exits 2 naming the flag. */
+static float parse_real(const char *flag, const char *s, double lo, int lo_open, double hi)
+{
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v) || v < lo || (lo_open && v == lo) || v > hi) {
+        fprintf(stderr, "nntrain: %s: '%s' is not a number in %s%g, %g]\n", flag, s, lo_open ? "(" : "[", lo, hi);
+        exit(2);
+    }
+    return (float)v;
+}
+
+/* An output file must be writable before hours of training go into it:
+ * its directory must exist and take new files, and an existing file must
+ * be a writable regular file. Exits 2 naming the flag, the path and why. */
+static void check_output(const char *flag, const char *path)
+{
+    if (!path || !*path) return;
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    struct stat st;
+    if (slash && slash[1] == '\0') {
+        fprintf(stderr, "nntrain: %s %s: names a directory, not a file\n", flag, path);
+        exit(2);
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "nntrain: %s %s: cannot write in %s: %s\n", flag, path, dir,
+                errno ? strerror(errno) : "not a directory");
+        exit(2);
+    }
+    if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || access(path, W_OK) != 0)) {
+        fprintf(stderr, "nntrain: %s %s: %s\n", flag, path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+        exit(2);
+    }
+}
+
+/* What went wrong reading an IDX file, with the OS's reason for I/O errors
+ * and, for the default data set, where it comes from. */
+static void idx_error(const char *path, nn_status st, int err, int is_default)
+{
+    if (st == NN_ERR_IO)
+        fprintf(stderr, "nntrain: %s: %s\n", path, strerror(err));
+    else
+        fprintf(stderr, "nntrain: %s: %s (expected an IDX file, gzipped or not)\n", path, nn_strerror(st));
+    if (st == NN_ERR_IO && err == ENOENT && is_default)
+        fprintf(stderr, "nntrain: Fashion-MNIST comes with Debian's dataset-fashion-mnist package\n"
+                        "         (apt-get install dataset-fashion-mnist); or give --data DIR, or\n"
+                        "         --train-images FILE and the other three files\n");
+}
+
+static int load_set(const char *images, const char *labels, size_t classes, set *s, size_t *features,
+                    int is_default)
 {
     nn_idx im, lb;
+    errno = 0;
     nn_status st = nn_idx_read(images, &im);
     if (st) {
-        fprintf(stderr, "nntrain: %s: %s\n", images, nn_strerror(st));
+        idx_error(images, st, errno, is_default);
         return 0;
     }
+    errno = 0;
     if ((st = nn_idx_read(labels, &lb))) {
-        fprintf(stderr, "nntrain: %s: %s\n", labels, nn_strerror(st));
+        idx_error(labels, st, errno, is_default);
         nn_idx_free(&im);
         return 0;
     }
@@ -165,6 +254,19 @@ static void evaluate(run *r, const set *s, double *loss, double *acc)
     *acc = (double)right / (double)s->n;
 }
 
+/* Columns of the terminal on stderr (COLUMNS, else 80). */
+static int term_columns(void)
+{
+    struct winsize ws;
+    if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    const int c = env ? atoi(env) : 0;
+    return c >= 20 ? c : 80;
+}
+
+/* The progress line, on a terminal only, always narrower than it (so it
+ * never wraps): "epoch 3/20 [=====>    ]  57%  loss 0.4123  acc 0.8512
+ * 48k/s", the bar taking what the text leaves. */
 static void on_batch(const nn_batch_info *b, void *user)
 {
     run *r = user;
@@ -174,12 +276,25 @@ static void on_batch(const nn_batch_info *b, void *user)
     r->seen += b->size;
     if (r->cfg->quiet || !r->tty) return;
     if (b->batch % 16 != 0 && b->batch + 1 != b->batches) return;
-    const int width = 30, done = (int)((b->batch + 1) * (size_t)width / b->batches);
     const double rate = (double)r->seen / (now() - r->epoch_start);
-    fprintf(stderr, "\repoch %zu/%zu [%.*s%*s] %3d%%  loss %.4f  accuracy %.4f  %.0f samples/s ",
-            b->epoch + 1, r->cfg->train.epochs, done, "==============================", width - done, "",
-            (int)(100 * (b->batch + 1) / b->batches), (double)b->cost, (double)r->right / (double)r->seen,
-            rate);
+    char tail[96], head[40];
+    snprintf(head, sizeof head, "epoch %zu/%zu ", b->epoch + 1, r->cfg->train.epochs);
+    snprintf(tail, sizeof tail, " %3d%%  loss %.4f  acc %.4f  %.0fk/s", (int)(100 * (b->batch + 1) / b->batches),
+             (double)b->cost, (double)r->right / (double)r->seen, rate / 1000);
+    const int cols = term_columns() - 1, room = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+    char line[512];
+    if (room >= 5) {
+        const int width = room > 40 ? 40 : room, done = (int)((b->batch + 1) * (size_t)width / b->batches);
+        char bar[41];
+        memset(bar, '=', (size_t)done);
+        memset(bar + done, ' ', (size_t)(width - done));
+        bar[width] = '\0';
+        snprintf(line, sizeof line, "%s[%s]%s", head, bar, tail);
+    } else {
+        snprintf(line, sizeof line, "%s%s", head, tail);
+    }
+    if ((int)strlen(line) > cols && cols > 0) line[cols] = '\0';
+    fprintf(stderr, "\r%s\033[K", line); /* \033[K: clear what a longer line left */
     fflush(stderr);
 }
 
@@ -191,16 +306,31 @@ static int on_epoch(size_t epoch, float cost, void *user)
     double test_loss, test_acc, val_loss = NAN, val_acc = NAN;
     evaluate(r, &r->test, &test_loss, &test_acc);
     if (r->val.n) evaluate(r, &r->val, &val_loss, &val_acc);
-    if (r->tty && !r->cfg->quiet) fprintf(stderr, "\r%*s\r", 100, "");
-    printf("epoch %zu  lr %.3g  train loss %.4f accuracy %.4f  %.2f s (%.0f samples/s)", epoch + 1,
-           (double)nn_scheduled_rate(&r->cfg->train, epoch), (double)cost,
-           r->seen ? (double)r->right / (double)r->seen : 0.0, secs, (double)trained / secs);
-    if (r->val.n) printf("  validation loss %.4f accuracy %.4f", val_loss, val_acc);
-    printf("  test loss %.4f  test accuracy: %.4f\n", test_loss, test_acc);
+    if (r->tty && !r->cfg->quiet) fprintf(stderr, "\r\033[K");
+    const double train_acc = r->seen ? (double)r->right / (double)r->seen : 0.0;
+    /* at most 80 columns: "epoch  3/20  train 0.4123 0.8512  val ...  test 0.4432 0.8401  1.2 s" */
+    printf("epoch %*zu/%zu  train %.4f %.4f", (int)snprintf(NULL, 0, "%zu", r->cfg->train.epochs), epoch + 1,
+           r->cfg->train.epochs, (double)cost, train_acc);
+    if (r->val.n) printf("  val %.4f %.4f", val_loss, val_acc);
+    printf("  test %.4f %.4f  %.2f s\n", test_loss, test_acc, secs);
+    (void)trained;
     fflush(stdout);
     if (r->csv)
-        fprintf(r->csv, "%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f\n", epoch + 1, (double)cost,
-                r->seen ? (double)r->right / (double)r->seen : 0.0, val_loss, val_acc, test_loss, test_acc, secs);
+        fprintf(r->csv, "%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f\n", epoch + 1, (double)cost, train_acc, val_loss,
+                val_acc, test_loss, test_acc, secs);
+    curve *cv = &r->cv;
+    if (cv->n < r->cfg->train.epochs) {
+        const size_t i = cv->n++;
+        cv->epoch[i] = (double)(epoch + 1), cv->train_loss[i] = cost, cv->train_acc[i] = train_acc;
+        cv->val_loss[i] = val_loss, cv->val_acc[i] = val_acc, cv->test_loss[i] = test_loss, cv->test_acc[i] = test_acc;
+    }
+    /* a loss that has grown a thousandfold since the first epoch is not
+     * going to come back: stop, and save nothing */
+    if (epoch == 0) r->first_loss = cost;
+    if (!isfinite(cost) || (epoch > 0 && cost > 1000.0 * fmax(r->first_loss, 0.01))) {
+        r->diverged = 1;
+        return 1;
+    }
     int stop = 0;
     if (r->cfg->patience && r->val.n) {
         if (val_loss < r->best_val) {
@@ -216,21 +346,39 @@ static int on_epoch(size_t epoch, float cost, void *user)
     return stop;
 }
 
-static void plot(const config *c)
+/* The training curve as SVG: losses solid on the left axis, accuracies
+ * dashed on the right, train / validation / test in three colours, and the
+ * best epoch (lowest validation loss, else lowest test loss) marked. */
+static int plot(const config *c, const curve *cv)
 {
-    if (!c->csv || !*c->csv || !c->svg || !*c->svg) return;
-    if (system("command -v gnuplot >/dev/null 2>&1") != 0) return;
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             "gnuplot -e \"set terminal svg size 720,420; set output '%s'; set datafile separator ',';"
-             " set key center right; set xlabel 'epoch'; set ylabel 'loss'; set y2label 'accuracy';"
-             " set y2tics; set ytics nomirror;"
-             " plot '%s' skip 1 using 1:2 with linespoints title 'train loss',"
-             " '' skip 1 using 1:6 with linespoints title 'test loss',"
-             " '' skip 1 using 1:3 axes x1y2 with linespoints title 'train accuracy',"
-             " '' skip 1 using 1:7 axes x1y2 with linespoints title 'test accuracy'\"",
-             c->svg, c->csv);
-    if (system(cmd) == 0) printf("wrote %s\n", c->svg);
+    if (!c->svg || !*c->svg || cv->n == 0) return 0;
+    const int has_val = cv->n && isfinite(cv->val_loss[0]);
+    const double *by = has_val ? cv->val_loss : cv->test_loss;
+    size_t best = 0;
+    for (size_t i = 1; i < cv->n; i++)
+        if (by[i] < by[best]) best = i;
+    char mark[96];
+    snprintf(mark, sizeof mark, "best epoch: %zu (lowest %s loss)", (size_t)cv->epoch[best], has_val ? "validation" : "test");
+    const svg_series all[] = {
+        {"train loss", cv->epoch, cv->train_loss, cv->n, 0, 0, 0, "#1f77b4"},
+        {"train accuracy", cv->epoch, cv->train_acc, cv->n, 1, 1, 0, "#1f77b4"},
+        {"validation loss", cv->epoch, cv->val_loss, cv->n, 0, 0, 0, "#ff7f0e"},
+        {"validation accuracy", cv->epoch, cv->val_acc, cv->n, 1, 1, 0, "#ff7f0e"},
+        {"test loss", cv->epoch, cv->test_loss, cv->n, 0, 0, 0, "#2ca02c"},
+        {"test accuracy", cv->epoch, cv->test_acc, cv->n, 1, 1, 0, "#2ca02c"},
+    };
+    svg_series shown[6];
+    size_t n = 0;
+    for (size_t i = 0; i < 6; i++)
+        if (has_val || (i != 2 && i != 3)) shown[n++] = all[i];
+    const svg_chart chart = {.title = "nntrain: training curve", .x_label = "epoch", .y_label = "loss (solid)",
+                             .y2_label = "accuracy (dashed)", .mark_x = cv->epoch[best], .mark_label = mark};
+    if (svg_plot_write(c->svg, &chart, shown, n) != 0) {
+        fprintf(stderr, "nntrain: --svg %s: %s\n", c->svg, strerror(errno));
+        return 1;
+    }
+    printf("wrote %s\n", c->svg);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -251,17 +399,22 @@ int main(int argc, char **argv)
         {"gamma", 1, 0, 11}, {"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'}, {"patience", 1, 0, 12},
         {"threads", 1, 0, 't'}, {"isa", 1, 0, 13}, {"save", 1, 0, 14}, {"csv", 1, 0, 15},
         {"svg", 1, 0, 16}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int ch;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
+    int ch, idx = -1;
+    opterr = 0; /* our own messages, naming the flag */
+    while ((ch = getopt_long(argc, argv, ":", opts, &idx)) != -1) {
+        const char *flag = idx >= 0 ? opts[idx].name : "?";
+        char flagbuf[40];
+        snprintf(flagbuf, sizeof flagbuf, "--%s", flag);
+        flag = flagbuf;
+        idx = -1;
         switch (ch) {
         case 'D': c.data_dir = optarg; break;
         case 1: c.train_images = optarg; break;
         case 2: c.train_labels = optarg; break;
         case 3: c.test_images = optarg; break;
         case 4: c.test_labels = optarg; break;
-        case 5: c.limit = strtoull(optarg, &end, 10); break;
-        case 6: c.validation = strtoull(optarg, &end, 10); break;
+        case 5: c.limit = parse_count(flag, optarg, 1, MAX_SAMPLES); break;
+        case 6: c.validation = parse_count(flag, optarg, 0, MAX_SAMPLES); break;
         case 'l':
             if (!parse_layers(optarg, &c)) {
                 fprintf(stderr, "nntrain: bad --layers '%s' (e.g. 784-256-128-10)\n", optarg);
@@ -274,7 +427,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 's': seed = strtoull(optarg, &end, 10); c.train.shuffle_seed = seed; break;
+        case 's': seed = parse_count(flag, optarg, 0, ULLONG_MAX); c.train.shuffle_seed = seed; break;
         case 'o': {
             const float lr_keep = c.opt.weight_decay;
             if (strcmp(optarg, "adam") == 0) c.opt = nn_optimizer_default(NN_ADAM);
@@ -287,9 +440,9 @@ int main(int argc, char **argv)
             c.opt.weight_decay = lr_keep;
             break;
         }
-        case 'r': c.train.learning_rate = strtof(optarg, &end); break;
-        case 7: c.opt.momentum = strtof(optarg, &end); break;
-        case 8: c.opt.weight_decay = strtof(optarg, &end); break;
+        case 'r': c.train.learning_rate = parse_real(flag, optarg, 0, 1, 1e3); break;
+        case 7: c.opt.momentum = parse_real(flag, optarg, 0, 0, 0.999999); break;
+        case 8: c.opt.weight_decay = parse_real(flag, optarg, 0, 0, 1e3); break;
         case 9:
             if (strcmp(optarg, "constant") == 0) c.train.schedule = NN_CONSTANT;
             else if (strcmp(optarg, "step") == 0) c.train.schedule = NN_STEP;
@@ -299,31 +452,28 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 10: c.train.step_epochs = strtoull(optarg, &end, 10); break;
-        case 11: c.train.gamma = strtof(optarg, &end); break;
-        case 'e': c.train.epochs = strtoull(optarg, &end, 10); break;
-        case 'b': c.train.batch_size = strtoull(optarg, &end, 10); break;
-        case 12: c.patience = strtoull(optarg, &end, 10); break;
-        case 't': c.threads = atoi(optarg); break;
+        case 10: c.train.step_epochs = parse_count(flag, optarg, 1, MAX_EPOCHS); break;
+        case 11: c.train.gamma = parse_real(flag, optarg, 0, 1, 1); break;
+        case 'e': c.train.epochs = parse_count(flag, optarg, 1, MAX_EPOCHS); break;
+        case 'b': c.train.batch_size = parse_count(flag, optarg, 1, MAX_BATCH); break;
+        case 12: c.patience = parse_count(flag, optarg, 1, MAX_EPOCHS); break;
+        case 't': c.threads = (int)parse_count(flag, optarg, 1, 4096); break;
         case 13: c.isa = optarg; break;
         case 14: c.save = optarg; break;
         case 15: c.csv = optarg; break;
         case 16: c.svg = optarg; break;
         case 'q': c.quiet = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-        if (end && *end) {
-            fprintf(stderr, "nntrain: bad number '%s'\n", optarg);
+        case ':':
+            fprintf(stderr, "nntrain: %s needs a value (nntrain --help)\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "nntrain: unknown option '%s' (nntrain --help)\n", argv[optind - 1]);
             return 2;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "nntrain: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (c.train.epochs == 0 || c.train.batch_size == 0 || c.threads < 0) {
-        fprintf(stderr, "nntrain: --epochs, --batch must be positive\n");
         return 2;
     }
     if (c.patience && !c.validation) {
@@ -340,6 +490,11 @@ int main(int argc, char **argv)
         }
     }
 
+    /* every output checked before the data is read and the training runs */
+    check_output("--save", c.save);
+    check_output("--csv", c.csv);
+    check_output("--svg", c.svg);
+
     char paths[4][4096];
     const char *names[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
@@ -352,8 +507,9 @@ int main(int argc, char **argv)
     size_t features = 0, test_features = 0;
     run r = {.cfg = &c, .tty = isatty(2), .best_val = INFINITY};
     int rc = 1;
-    if (!load_set(paths[0], paths[1], classes, &train, &features) ||
-        !load_set(paths[2], paths[3], classes, &test, &test_features))
+    const int default_data = !c.train_images;
+    if (!load_set(paths[0], paths[1], classes, &train, &features, default_data) ||
+        !load_set(paths[2], paths[3], classes, &test, &test_features, default_data))
         goto done;
     if (features != c.sizes[0] || test_features != features) {
         fprintf(stderr, "nntrain: the data has %zu features, --layers starts with %zu\n", features,
@@ -375,50 +531,79 @@ int main(int argc, char **argv)
     if (!s) s = nn_set_optimizer(r.net, &c.opt);
     if (!s) s = nn_set_threads(r.net, c.threads);
     r.out = malloc(classes * c.train.batch_size * sizeof(float));
-    if (s || !r.out) {
+    double *cv = calloc(7 * c.train.epochs, sizeof *cv);
+    if (cv) {
+        double **cols[] = {&r.cv.epoch, &r.cv.train_loss, &r.cv.train_acc, &r.cv.val_loss, &r.cv.val_acc,
+                           &r.cv.test_loss, &r.cv.test_acc};
+        for (size_t i = 0; i < 7; i++) *cols[i] = cv + i * c.train.epochs;
+    }
+    if (s || !r.out || !cv) {
         fprintf(stderr, "nntrain: %s\n", s ? nn_strerror(s) : "out of memory");
         goto done;
     }
     nn_topology topo;
     nn_get_topology(&topo);
-    printf("nntrain: %zu-", c.sizes[0]);
-    for (size_t l = 1; l <= c.n_layers; l++) printf("%zu%s", c.sizes[l], l < c.n_layers ? "-" : "");
-    printf(" %s/softmax, %s lr %g (%s), batch %zu, %zu epochs; %zu training, %zu validation, %zu test"
-           " samples; %s, %d threads\n",
-           nn_activation_name(c.hidden),
+    /* the model summary (each line within 80 columns) */
+    printf("nntrain: ");
+    for (size_t l = 0; l <= c.n_layers; l++) printf("%zu%s", c.sizes[l], l < c.n_layers ? "-" : "");
+    const size_t params = nn_network_parameter_count(r.net);
+    printf(", %zu parameters (%.1f KiB)\n", params, (double)params * sizeof(float) / 1024.0);
+    for (size_t l = 0; l < c.n_layers; l++)
+        printf("  layer %zu  %6zu -> %-6zu %-10s %10zu parameters\n", l + 1, c.sizes[l], c.sizes[l + 1],
+               nn_activation_name(acts[l]), c.sizes[l] * c.sizes[l + 1] + c.sizes[l + 1]);
+    printf("  %s, lr %g (%s), batch %zu, %zu epochs; %s, %d threads\n",
            c.opt.kind == NN_ADAM ? "adam" : c.opt.kind == NN_MOMENTUM ? "momentum" : "sgd",
            (double)c.train.learning_rate,
            c.train.schedule == NN_COSINE ? "cosine" : c.train.schedule == NN_STEP ? "step" : "constant",
-           c.train.batch_size, c.train.epochs, n_train, c.validation, test.n, nn_isa_name(nn_get_isa()),
-           c.threads ? c.threads : topo.threads);
+           c.train.batch_size, c.train.epochs, nn_isa_name(nn_get_isa()), c.threads ? c.threads : topo.threads);
+    printf("  data: %zu training, %zu validation, %zu test samples\n", n_train, c.validation, test.n);
     if (c.csv && *c.csv) {
         r.csv = fopen(c.csv, "w");
-        if (!r.csv) perror(c.csv);
-        else fprintf(r.csv, "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,test_loss,"
+        if (!r.csv) {
+            fprintf(stderr, "nntrain: --csv %s: %s\n", c.csv, strerror(errno));
+            goto done;
+        }
+        fprintf(r.csv, "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,test_loss,"
                           "test_accuracy,seconds\n");
     }
     c.train.on_batch = on_batch;
     r.epoch_start = now();
     const double t0 = now();
     s = nn_train(r.net, train.x, features, train.y, classes, n_train, &c.train, on_epoch, &r);
-    if (r.csv) fclose(r.csv), r.csv = NULL;
-    if (s) {
-        fprintf(stderr, "nntrain: training: %s: %s\n", nn_strerror(s), nn_network_error(r.net));
+    int csv_failed = 0;
+    if (r.csv) {
+        csv_failed = ferror(r.csv) != 0;
+        if (fclose(r.csv) != 0) csv_failed = 1;
+        r.csv = NULL;
+        if (csv_failed) fprintf(stderr, "nntrain: --csv %s: %s\n", c.csv, strerror(errno));
+        else printf("wrote %s\n", c.csv);
+    }
+    const int plot_failed = plot(&c, &r.cv);
+    if (s || r.diverged) {
+        if (s) fprintf(stderr, "nntrain: training: %s: %s\n", nn_strerror(s), nn_network_error(r.net));
+        else
+            fprintf(stderr, "nntrain: training diverged at epoch %zu (loss %g, first epoch %g); try a lower "
+                            "--lr than %g\n", r.cv.n, r.cv.n ? r.cv.train_loss[r.cv.n - 1] : 0.0, r.first_loss,
+                    (double)c.train.learning_rate);
+        if (c.save && *c.save && !(c.patience && c.validation && r.best_val < INFINITY))
+            fprintf(stderr, "nntrain: no model saved; %s is untouched\n", c.save);
         goto done;
     }
     printf("trained in %.1f s\n", now() - t0);
     if (c.save && *c.save) {
+        errno = 0;
         if (!(c.patience && c.validation)) r.save_status = nn_save(r.net, c.save);
-        if (r.save_status) fprintf(stderr, "nntrain: saving %s: %s\n", c.save, nn_strerror(r.save_status));
+        if (r.save_status)
+            fprintf(stderr, "nntrain: --save %s: %s%s%s\n", c.save, nn_strerror(r.save_status),
+                    r.save_status == NN_ERR_IO && errno ? ": " : "", r.save_status == NN_ERR_IO && errno ? strerror(errno) : "");
         else printf("saved %s%s\n", c.save, c.patience ? " (best validation loss)" : "");
     }
-    if (c.csv && *c.csv) printf("wrote %s\n", c.csv);
-    plot(&c);
     printf("weights digest: %016llx\n", (unsigned long long)nn_weights_digest(r.net));
-    rc = r.save_status ? 1 : 0;
+    rc = r.save_status || csv_failed || plot_failed ? 1 : 0;
 done:
     nn_network_destroy(r.net);
     free(r.out);
+    free(r.cv.epoch);
     free(train.x), free(train.y), free(test.x), free(test.y);
     return rc;
 }

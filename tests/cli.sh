@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The commands as a user meets them (CTest runs this with the build tree's
+# binaries): strict flags (exit 2, one line naming the flag), outputs checked
+# before the data is read, I/O errors naming the path and the OS reason, no
+# file name ever passing through a shell, a diverged run saving nothing and
+# failing, progress and epoch lines within an 80-column terminal, sine's
+# options, the README's quickstart program identical to examples/ and
+# running. Usage: cli.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$1 src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# expect RC PATTERN CMD...: exit status RC and stderr+stdout matching PATTERN
+expect() {
+  local rc=$1 pattern=$2; shift 2
+  local out; out=$("$@" 2>&1); local got=$?
+  if [ "$got" -ne "$rc" ]; then bad "$* -> exit $got, wanted $rc: $out"; return; fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then bad "$* -> output lacks /$pattern/: $out"; return; fi
+  ok
+}
+
+nt=$build/nntrain
+fm=/usr/share/datasets/fashion-mnist
+expect 2 "^nntrain: --epochs: '-1' is not a whole number" "$nt" --epochs -1
+expect 2 "^nntrain: --epochs: '99999999999999999999999'" "$nt" --epochs 99999999999999999999999
+expect 2 "^nntrain: --batch: '-5'" "$nt" --batch -5
+expect 2 "^nntrain: --threads: 'abc'" "$nt" --threads abc
+expect 2 "^nntrain: --threads: '-3'" "$nt" --threads -3
+expect 2 "^nntrain: --lr: '-1'" "$nt" --lr -1
+expect 2 "^nntrain: --lr: '1e10'" "$nt" --lr 1e10
+expect 2 "^nntrain: --lr: '0.1x'" "$nt" --lr 0.1x
+expect 2 "^nntrain: --epochs needs a value" "$nt" --epochs
+expect 2 "^nntrain: unknown option '--bogus'" "$nt" --bogus
+expect 2 "^nntrain: --csv /nonexistent/c.csv: cannot write in /nonexistent: No such file" "$nt" --csv /nonexistent/c.csv
+expect 2 "^nntrain: --svg /nonexistent/x.svg: cannot write in /nonexistent" "$nt" --svg /nonexistent/x.svg
+expect 2 "^nntrain: --save /nonexistent/m.nnm: cannot write in /nonexistent" "$nt" --save /nonexistent/m.nnm
+expect 1 "/nonexistent/train-images-idx3-ubyte.gz: No such file or directory" "$nt" --data /nonexistent
+expect 1 "dataset-fashion-mnist" "$nt" --data /nonexistent
+expect 0 "^usage: nntrain" "$nt" --help
+
+if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
+  # a file name that a shell would run: it must stay a name
+  evil='cur"ve $(touch pwned) `touch pwned2`.svg'
+  expect 0 "wrote .*\\\$\\(touch pwned\\)" "$nt" --limit 600 --epochs 2 --save m.nnm --csv c.csv --svg "$evil"
+  if [ -e pwned ] || [ -e pwned2 ]; then bad "a file name reached a shell"; else ok; fi
+  if [ -s "$evil" ] && grep -q "<svg" "$evil" && grep -q "best epoch" "$evil"; then ok; else bad "no SVG at '$evil'"; fi
+  if [ -s m.nnm ] && [ "$(head -1 c.csv)" = "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,test_loss,test_accuracy,seconds" ]; then ok; else bad "model or CSV missing"; fi
+  # uncompressed IDX works too
+  gzip -dc "$fm/t10k-images-idx3-ubyte.gz" > t10k-images; gzip -dc "$fm/t10k-labels-idx1-ubyte.gz" > t10k-labels
+  expect 0 "test [0-9.]+ 0\\.[0-9]+" "$nt" --train-images t10k-images --train-labels t10k-labels --test-images t10k-images --test-labels t10k-labels --limit 500 --epochs 1 --save '' --csv '' --svg ''
+  # a diverging run: says so, exits 1, leaves the saved model alone
+  before=$(sha256sum m.nnm)
+  expect 1 "(diverged|NaN)" "$nt" --limit 600 --epochs 3 --optimizer sgd --lr 500 --save m.nnm --csv '' --svg ''
+  if [ "$(sha256sum m.nnm)" = "$before" ]; then ok; else bad "a diverged run replaced m.nnm"; fi
+  # at 80 columns on a terminal: no line (or \r-separated redraw) wider than 80
+  if command -v script >/dev/null; then
+    COLUMNS=80 script -qec "stty cols 80 2>/dev/null; $nt --limit 3000 --epochs 2 --save '' --csv '' --svg ''" tty.log >/dev/null 2>&1
+    widest=$(tr '\r' '\n' < tty.log | sed 's/\x1b\[K//g' | grep -v '^Script \(started\|done\)' \
+             | awk '{ if (length($0) > w) w = length($0) } END { print w + 0 }')
+    if [ "$widest" -le 80 ] && grep -q "epoch 2/2" tty.log; then ok; else bad "terminal output $widest columns wide"; fi
+  fi
+else
+  echo "fashion-mnist not installed: the training checks are skipped"
+fi
+
+sine=$build/sine
+if [ -x "$sine" ]; then
+  expect 0 "^usage: sine" "$sine" --help
+  expect 2 "^sine: --epochs: '0'" "$sine" --epochs 0
+  expect 2 "^sine: --lr needs a value" "$sine" --lr
+  expect 2 "^sine: unknown argument '--bogus'" "$sine" --bogus
+  expect 1 "^sine: --out /nonexistent: cannot write /nonexistent/sine.csv: No such file" "$sine" --out /nonexistent
+  expect 0 "epoch   2000  cost 0.0130985.  seed \\(float64\\) 0.01309855" "$sine" --seed-weights --epochs 2001 --out .
+  if grep -q "<svg" sine.svg && [ "$(wc -l < sine.csv)" -eq 101 ]; then ok; else bad "sine.svg / sine.csv"; fi
+fi
+
+# the README's program is examples/quickstart.c, and it runs
+if sed -n '/<!-- quickstart begin -->/,/<!-- quickstart end -->/p' "$src/README.md" | sed '1,2d;$d' | sed '$d' \
+   | cmp -s - "$src/examples/quickstart.c"; then ok; else bad "README's quickstart differs from examples/quickstart.c"; fi
+if [ -x "$build/quickstart" ]; then
+  expect 0 "saved and loaded: identical" "$build/quickstart"
+fi
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
