@@ -43,6 +43,6 @@ int cb_initialize(int *argc, char **argv)
     return benchmark::ReportUnrecognizedArguments(*argc, argv) ? 0 : 1;
 }
 
-void cb_run(void) { benchmark::RunSpecifiedBenchmarks(); }
+size_t cb_run(void) { return benchmark::RunSpecifiedBenchmarks(); }
 void cb_shutdown(void) { benchmark::Shutdown(); }
 }

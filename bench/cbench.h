@@ -3,6 +3,7 @@
 #ifndef NN_CBENCH_H
 #define NN_CBENCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -29,7 +30,8 @@ void cb_add_context(const char *key, const char *value);
 
 /* Parse Google Benchmark's flags out of argv; 0 if an unknown flag is left. */
 int cb_initialize(int *argc, char **argv);
-void cb_run(void);
+/* Runs the benchmarks the flags select; returns how many matched. */
+size_t cb_run(void);
 void cb_shutdown(void);
 
 #ifdef __cplusplus

@@ -37,6 +37,7 @@
 #include <dnnl.h>
 #endif
 
+#include "build_commit.h"
 #include "build_info.h"
 #include "cbench.h"
 #include "naive_mlp.h"
@@ -183,7 +184,7 @@ static void run_peak(cb_state *st, void *user)
         flops += nn_fma_probe(iters);
     }
     c->rate = flops / (now() - t0) / 1e9;
-    cb_counter(st, "GFLOP/s", flops / 1e9, 1);
+    cb_counter(st, "GFLOP/s", c->rate, 0);
 }
 
 static void gemm_counters(cb_state *st, bcase *c)
@@ -253,7 +254,7 @@ static void run_gemm(cb_state *st, void *user)
     if (c->kind == B_GEMM_BLAS) blas_done(c->threads);
     const double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k * (double)iters;
     c->rate = flops / (now() - t0) / 1e9;
-    cb_counter(st, "GFLOP/s", flops / 1e9, 1);
+    cb_counter(st, "GFLOP/s", c->rate, 0);
     if (c->kind == B_GEMM) gemm_counters(st, c);
     free(a), free(b), free(cm), free(w);
 }
@@ -334,7 +335,7 @@ static void run_train(cb_state *st, void *user)
         iters++;
     }
     c->rate = (double)c->batch * (double)iters / (now() - t0);
-    cb_counter(st, "samples/s", (double)c->batch * (double)iters, 1);
+    cb_counter(st, "samples/s", c->rate, 0);
     if (c->kind == B_TRAIN) {
         const bcase *ref = find(B_TRAIN_NAIVE, c->isa, 0, c->key);
         if (ref) cb_counter(st, "x_naive", c->rate / ref->rate, 0);
@@ -411,7 +412,7 @@ static void run_infer(cb_state *st, void *user)
     if (c->kind == B_INFER_BLAS) blas_done(c->threads);
     c->rate = (double)iters / secs;
     cb_counter(st, "us_per_call", 1e6 * secs / (double)iters, 0);
-    cb_counter(st, "weight_GB/s", (double)weight_bytes * (double)iters / 1e9, 1);
+    cb_counter(st, "weight_GB/s", (double)weight_bytes * (double)iters / secs / 1e9, 0);
     if (c->kind == B_INFER) {
         const bcase *blas = find(B_INFER_BLAS, c->isa, c->threads, c->key),
                     *dnnl = find(B_INFER_DNNL, c->isa, c->threads, c->key);
@@ -628,6 +629,8 @@ static void machine_header(nn_isa chosen)
     fprintf(info, "\n");
     fflush(info);
     cb_add_context("nn_version", nn_version());
+    cb_add_context("nn_commit", NN_COMMIT);
+    fprintf(info, "  source     commit %s\n", NN_COMMIT);
     cb_add_context("nn_cpu", t.cpu_model);
     cb_add_context("nn_isa_available", isas);
     cb_add_context("nn_isa_chosen", nn_isa_name(chosen));
@@ -732,8 +735,13 @@ int main(int argc, char **argv)
     const nn_isa chosen = nn_get_isa();
     machine_header(chosen);
     register_all(full);
-    cb_run();
+    const size_t ran = cb_run();
     nn_set_isa(chosen);
+    if (ran == 0) {
+        fprintf(stderr, "nnbench: no benchmark matches the filter (nnbench --benchmark_list_tests lists them)\n");
+        cb_shutdown();
+        return 2;
+    }
     summary();
     cb_shutdown();
     return 0;

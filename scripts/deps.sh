@@ -8,7 +8,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential cmake pkg-config libhwloc-dev check libbenchmark-dev libbenchmark-tools
-      zlib1g-dev libopenblas-dev libdnnl-dev gnuplot-nox dataset-fashion-mnist python3 python3-numpy)
+      zlib1g-dev libopenblas-dev libdnnl-dev dataset-fashion-mnist python3 python3-numpy)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user clang-14 libclang-rt-14-dev libomp-14-dev)
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
