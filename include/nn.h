@@ -428,6 +428,45 @@ NN_API void nn_idx_free(nn_idx *idx); /* NULL or empty: no-op */
 NN_API nn_status nn_idx_dataset(const nn_idx *images, const nn_idx *labels, size_t classes,
                                 float **x, float **y);
 
+/* ---- CSV data ---------------------------------------------------------- */
+
+/* A numeric CSV file: `rows` samples (lines) of `cols` fields, row-major
+ * (sample i's field j at data[i·cols + j]), owned by the struct. */
+typedef struct nn_csv {
+    size_t rows, cols;
+    float *data;
+} nn_csv;
+
+/* Where a CSV file went wrong: 1-based line and field (0: not one field). */
+typedef struct nn_csv_error {
+    size_t line, field;
+} nn_csv_error;
+
+/* Read numeric CSV: fields separated by commas (spaces around them and CRLF
+ * line ends allowed), every line the same number of fields, every field a
+ * finite number that fits a float; blank lines only at the end.
+ * header: 1 the first line is a header (skipped), 0 there is none, -1
+ * decide: a first line with a field that is not a number is a header.
+ * NN_ERR_IO (cannot open or read; errno says why), NN_ERR_FORMAT (a field
+ * that is not a number, a line with another field count, a blank line in
+ * the middle, no data), NN_ERR_NON_FINITE (nan, inf, or beyond float's
+ * range), NN_ERR_OVERFLOW, NN_ERR_OUT_OF_MEMORY; `err` (may be NULL) gets
+ * the line and field. No allocation exceeds what the file's size allows.
+ * On failure *out is empty. Free with nn_csv_free. */
+NN_API nn_status nn_csv_read(const char *path, int header, nn_csv *out, nn_csv_error *err);
+NN_API nn_status nn_csv_decode(const void *bytes, size_t size, int header, nn_csv *out, nn_csv_error *err);
+NN_API void nn_csv_free(nn_csv *csv); /* NULL or empty: no-op */
+
+/* Split a CSV table into a training set: fields [target, target + targets)
+ * are the targets, the others (in order) the features. classes > 0: one
+ * target field holding class labels 0..classes-1 (NN_ERR_FORMAT otherwise),
+ * turned into one-hot columns; classes == 0: the targets as they are
+ * (regression). *x is features x rows, *y (classes or targets) x rows, both
+ * column-major, malloc'ed for the caller to free. NN_ERR_INVALID_ARGUMENT
+ * for a target range outside the fields or covering all of them. */
+NN_API nn_status nn_csv_dataset(const nn_csv *csv, size_t target, size_t targets, size_t classes, float **x,
+                                float **y);
+
 /* A 64-bit digest (FNV-1a over the layer sizes, activations and the bytes of
  * every parameter, little-endian). Equal digests mean equal networks. */
 NN_API uint64_t nn_weights_digest(const nn_network *net);

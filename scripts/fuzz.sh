@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Long fuzzing runs, outside CI (CI gives each target 20 s in scripts/test.sh).
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     default: 600 s; model idx api
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     default: 600 s; model idx csv api
 # Builds the libFuzzer targets with clang + ASan + UBSan into build-fuzz/, runs
 # each target on its corpus in fuzz/corpus/<target>/ (new inputs that add
 # coverage are kept there, then the corpus is minimized with -merge=1), and
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(model idx api)
+[ ${#targets[@]} -gt 0 ] || targets=(model idx csv api)
 case "$seconds" in ''|*[!0-9]*) echo "fuzz.sh: SECONDS_PER_TARGET must be a whole number, got '$seconds'" >&2; exit 2;; esac
 for t in "${targets[@]}"; do
   [ -f "fuzz/fuzz_$t.c" ] || { echo "fuzz.sh: no target '$t' (fuzz/fuzz_$t.c)" >&2; exit 2; }

@@ -4,7 +4,7 @@
 #   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. `cmake --install`, and a consumer built through find_package(nn) and pkg-config
 #   4. ThreadSanitizer over the threaded suites (scripts/tsan.sh)
-#   5. libFuzzer on the model loader, the IDX reader and the API, 20 s each (scripts/fuzz.sh: long runs)
+#   5. libFuzzer on the model loader, the IDX and CSV readers and the API, 20 s each (scripts/fuzz.sh: long runs)
 #   6. an AArch64 cross build whose suites (NEON path) run under qemu-aarch64
 # Build trees go to build-*/ in the repository; tests write only there.
 set -euo pipefail
@@ -47,13 +47,13 @@ build/install-check/pc_static
 step "ThreadSanitizer (clang + LLVM OpenMP + Archer) on the threaded suites"
 bash scripts/tsan.sh
 
-step "libFuzzer: model loader, IDX reader and the API (clang, ASan + UBSan, 20 s each)"
+step "libFuzzer: model loader, IDX and CSV readers, the API (clang, ASan + UBSan, 20 s each)"
 fsan="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1"
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-14 -DNN_BUILD_FUZZ=ON -DNN_BUILD_TESTS=OFF \
   -DNN_BUILD_BENCH=OFF -DNN_BUILD_EXAMPLES=OFF -DNN_WITH_OPENMP=OFF -DNN_WERROR=ON \
   -DCMAKE_C_FLAGS="$fsan" >/dev/null
 cmake --build build-fuzz -j"$jobs"
-for target in model idx api; do
+for target in model idx csv api; do
   rm -rf "build-fuzz/corpus_$target" && cp -r "fuzz/corpus/$target" "build-fuzz/corpus_$target"
   (cd build-fuzz && "./fuzz_$target" -max_total_time=20 -print_final_stats=0 "corpus_$target" 2>&1 | tail -n 1)
 done

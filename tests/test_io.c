@@ -429,6 +429,71 @@ START_TEST(non_finite_model_is_not_saved)
 }
 END_TEST
 
+static nn_status csv_text(const char *text, int header, nn_csv *out, nn_csv_error *err)
+{
+    return nn_csv_decode(text, strlen(text), header, out, err);
+}
+
+/* CSV: the accepted forms, and every kind of bad line reported with its
+ * line and field. */
+START_TEST(csv_reading)
+{
+    nn_csv c;
+    nn_csv_error e;
+    ck_assert_int_eq(csv_text("x,y,label\n1,2.5,0\n-3, 4e2 ,1\r\n5,6,2\n\n", -1, &c, &e), NN_OK);
+    ck_assert(c.rows == 3 && c.cols == 3);
+    ck_assert(c.data[0] == 1.0f && c.data[1] == 2.5f && c.data[3] == -3.0f && c.data[4] == 400.0f && c.data[8] == 2.0f);
+    float *x, *y;
+    ck_assert_int_eq(nn_csv_dataset(&c, 2, 1, 3, &x, &y), NN_OK); /* the last field: labels of 3 classes */
+    ck_assert(x[0] == 1.0f && x[1] == 2.5f && x[2] == -3.0f && x[5] == 6.0f);
+    ck_assert(y[0] == 1.0f && y[1] == 0.0f && y[4] == 1.0f && y[8] == 1.0f);
+    free(x), free(y);
+    ck_assert_int_eq(nn_csv_dataset(&c, 0, 2, 0, &x, &y), NN_OK); /* regression on the first two */
+    ck_assert(x[0] == 0.0f && x[1] == 1.0f && y[0] == 1.0f && y[1] == 2.5f && y[2] == -3.0f);
+    free(x), free(y);
+    ck_assert_int_eq(nn_csv_dataset(&c, 2, 1, 2, &x, &y), NN_ERR_FORMAT);          /* label 2 >= 2 classes */
+    ck_assert_int_eq(nn_csv_dataset(&c, 0, 3, 0, &x, &y), NN_ERR_INVALID_ARGUMENT); /* no features left */
+    ck_assert_int_eq(nn_csv_dataset(&c, 2, 2, 0, &x, &y), NN_ERR_INVALID_ARGUMENT); /* past the fields */
+    ck_assert_int_eq(nn_csv_dataset(&c, 1, 1, 3, &x, &y), NN_ERR_FORMAT);          /* 2.5 is no label */
+    nn_csv_free(&c);
+    nn_csv_free(&c);
+    ck_assert_int_eq(csv_text("1,2\n3,4\n", 0, &c, &e), NN_OK); /* no header, none guessed */
+    ck_assert(c.rows == 2);
+    nn_csv_free(&c);
+    ck_assert_int_eq(csv_text("1,2\n3,4", 1, &c, &e), NN_OK); /* the first line as a header, no final newline */
+    ck_assert(c.rows == 1 && c.data[0] == 3.0f);
+    nn_csv_free(&c);
+    const struct { const char *text; nn_status want; size_t line, field; } bad[] = {
+        {"1,2\n3,x\n", NN_ERR_FORMAT, 2, 2},
+        {"1,2\n3\n", NN_ERR_FORMAT, 2, 2},
+        {"1,2\n3,4,5\n", NN_ERR_FORMAT, 2, 3},
+        {"1,2\n\n3,4\n", NN_ERR_FORMAT, 2, 0},
+        {"1,2\n3,nan\n", NN_ERR_NON_FINITE, 2, 2},
+        {"1,2\n3,-inf\n", NN_ERR_NON_FINITE, 2, 2},
+        {"1,1e39\n", NN_ERR_NON_FINITE, 1, 2},
+        {"1,,2\n", NN_ERR_FORMAT, 1, 2},
+        {"a,b\n", NN_ERR_FORMAT, 1, 0},      /* a header and no data */
+        {"", NN_ERR_FORMAT, 0, 0},
+        {"h\n1\n2,3\n", NN_ERR_FORMAT, 3, 2},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const nn_status st = csv_text(bad[i].text, -1, &c, &e);
+        ck_assert_msg(st == bad[i].want && e.line == bad[i].line && e.field == bad[i].field,
+                      "case %zu: %s at line %zu field %zu", i, nn_strerror(st), e.line, e.field);
+        ck_assert_ptr_null(c.data);
+    }
+    write_plain("t_data.csv", (const uint8_t *)"a,b\n1,2\n", 8);
+    ck_assert_int_eq(nn_csv_read("t_data.csv", -1, &c, NULL), NN_OK);
+    ck_assert(c.rows == 1 && c.cols == 2);
+    nn_csv_free(&c);
+    errno = 0;
+    ck_assert_int_eq(nn_csv_read("t_missing.csv", -1, &c, &e), NN_ERR_IO);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_int_eq(nn_csv_read(NULL, -1, &c, &e), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(csv_text("1\n", 2, &c, &e), NN_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
 /* 784-128-10 with Adam on the first 10000 training images for 2 epochs: far
  * above chance (0.1) on 2000 test images. Skipped (passes) without data. */
 START_TEST(fashion_mnist_slice_trains)
@@ -474,6 +539,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, killed_save_leftovers_are_cleaned, sigkill_during_saves, non_finite_model_is_not_saved, fashion_mnist_slice_trains};
+    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, killed_save_leftovers_are_cleaned, sigkill_during_saves, non_finite_model_is_not_saved, csv_reading, fashion_mnist_slice_trains};
     return tu_main("io", 300, tests, sizeof tests / sizeof *tests);
 }
