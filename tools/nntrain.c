@@ -35,8 +35,13 @@ typedef struct config {
     nn_optimizer opt;
     nn_train_options train;
     size_t limit, validation, patience;
-    int threads, quiet;
-    const char *save, *csv, *svg, *isa;
+    int threads, quiet, layers_given;
+    const char *save, *csv, *svg, *isa, *init;
+    /* CSV data: label field (1-based; 0 = the last) for a classifier, or a
+     * range of target fields for a regressor (identity output, MSE) */
+    const char *train_csv, *test_csv;
+    size_t label_field, target_first, target_last, classes;
+    int regression;
 } config;
 
 typedef struct set {
@@ -86,13 +91,24 @@ static void usage(FILE *f)
             "                         (default /usr/share/datasets/fashion-mnist)\n"
             "  --train-images FILE, --train-labels FILE, --test-images FILE, --test-labels FILE\n"
             "                         individual IDX files, gzipped or not (override --data)\n"
+            "  --train-csv FILE, --test-csv FILE\n"
+            "                         numeric CSV instead (one sample a line; a header line\n"
+            "                         is recognized); a classifier by default:\n"
+            "  --label-field N        the field holding class labels 0..K-1 (1-based;\n"
+            "                         default: the last)\n"
+            "  --classes K            number of classes (default: the largest label + 1)\n"
+            "  --target-fields A[-B]  a regressor instead: these fields are the targets\n"
+            "                         (identity output, MSE)\n"
             "  --limit N              use only the first N training samples\n"
             "  --validation N         hold out the last N training samples for validation\n"
             "network\n"
-            "  --layers A-B-...-Z     unit counts, inputs first (default 784-256-128-10)\n"
+            "  --layers A-B-...-Z     unit counts, inputs first (default 784-256-128-10; for\n"
+            "                         CSV data: features-64-outputs)\n"
             "  --activation NAME      hidden activation: relu, leaky_relu, tanh, sigmoid, identity\n"
             "                         (default relu); the output is always softmax\n"
             "  --seed N               initialization and shuffling seed (default 1)\n"
+            "  --init MODEL           start from a saved model (fine-tuning); its layers,\n"
+            "                         activations and loss replace --layers/--activation\n"
             "optimization\n"
             "  --optimizer NAME       adam, sgd or momentum (default adam)\n"
             "  --lr X                 learning rate (default 0.001)\n"
@@ -226,6 +242,58 @@ static int load_set(const char *images, const char *labels, size_t classes, set 
     return st == NN_OK;
 }
 
+/* A CSV file as a set: features x n and outputs x n, column-major. The
+ * label field's largest value sets the class count when *classes is 0. */
+static int load_csv_set(const char *path, const config *c, set *s, size_t *features, size_t *classes)
+{
+    nn_csv t;
+    nn_csv_error e;
+    errno = 0;
+    nn_status st = nn_csv_read(path, -1, &t, &e);
+    if (st == NN_ERR_IO) {
+        fprintf(stderr, "nntrain: %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    if (st) {
+        if (e.field && st == NN_ERR_FORMAT)
+            fprintf(stderr, "nntrain: %s:%zu: field %zu: not a number, or a field count unlike the first line's\n",
+                    path, e.line, e.field);
+        else if (e.field)
+            fprintf(stderr, "nntrain: %s:%zu: field %zu: %s\n", path, e.line, e.field,
+                    st == NN_ERR_NON_FINITE ? "NaN, Inf or beyond float's range" : nn_strerror(st));
+        else if (e.line) fprintf(stderr, "nntrain: %s:%zu: %s\n", path, e.line, nn_strerror(st));
+        else fprintf(stderr, "nntrain: %s: %s\n", path, nn_strerror(st));
+        return 0;
+    }
+    size_t first, count;
+    if (c->regression) {
+        first = c->target_first - 1, count = c->target_last - c->target_first + 1;
+    } else {
+        first = c->label_field ? c->label_field - 1 : t.cols - 1, count = 1;
+    }
+    if (first >= t.cols || count > t.cols - first || count == t.cols) {
+        fprintf(stderr, "nntrain: %s: %zu fields per line, so %s does not fit (features must remain)\n", path,
+                t.cols, c->regression ? "--target-fields" : "--label-field");
+        nn_csv_free(&t);
+        return 0;
+    }
+    if (!c->regression && *classes == 0) {
+        float top = 0;
+        for (size_t i = 0; i < t.rows; i++) top = fmaxf(top, t.data[i * t.cols + first]);
+        *classes = top >= 0 && top < 65536 ? (size_t)top + 1 : 0;
+    }
+    st = nn_csv_dataset(&t, first, count, c->regression ? 0 : *classes, &s->x, &s->y);
+    if (st == NN_ERR_FORMAT)
+        fprintf(stderr, "nntrain: %s: field %zu must hold class labels 0..%zu (whole numbers)\n", path, first + 1,
+                *classes ? *classes - 1 : 0);
+    else if (st)
+        fprintf(stderr, "nntrain: %s: %s\n", path, nn_strerror(st));
+    s->n = t.rows;
+    *features = t.cols - count;
+    nn_csv_free(&t);
+    return st == NN_OK;
+}
+
 /* Index of the largest of n values. */
 static size_t argmax(const float *v, size_t n)
 {
@@ -248,10 +316,11 @@ static void evaluate(run *r, const set *s, double *loss, double *acc)
         nn_cost(r->net, s->x + j0 * in, in, s->y + j0 * out, out, n, &cost);
         nn_forward(r->net, s->x + j0 * in, in, n, r->out, out);
         total += (double)cost * (double)n;
-        for (size_t j = 0; j < n; j++) right += s->y[(j0 + j) * out + argmax(r->out + j * out, out)] == 1.0f;
+        for (size_t j = 0; j < n && !r->cfg->regression; j++)
+            right += s->y[(j0 + j) * out + argmax(r->out + j * out, out)] == 1.0f;
     }
     *loss = total / (double)s->n;
-    *acc = (double)right / (double)s->n;
+    *acc = r->cfg->regression ? NAN : (double)right / (double)s->n;
 }
 
 /* Columns of the terminal on stderr (COLUMNS, else 80). */
@@ -271,7 +340,7 @@ static void on_batch(const nn_batch_info *b, void *user)
 {
     run *r = user;
     const size_t out = r->cfg->sizes[r->cfg->n_layers];
-    for (size_t j = 0; j < b->size; j++)
+    for (size_t j = 0; j < b->size && !r->cfg->regression; j++)
         r->right += b->target[j * b->target_ld + argmax(b->output + j * out, out)] == 1.0f;
     r->seen += b->size;
     if (r->cfg->quiet || !r->tty) return;
@@ -279,8 +348,12 @@ static void on_batch(const nn_batch_info *b, void *user)
     const double rate = (double)r->seen / (now() - r->epoch_start);
     char tail[96], head[40];
     snprintf(head, sizeof head, "epoch %zu/%zu ", b->epoch + 1, r->cfg->train.epochs);
-    snprintf(tail, sizeof tail, " %3d%%  loss %.4f  acc %.4f  %.0fk/s", (int)(100 * (b->batch + 1) / b->batches),
-             (double)b->cost, (double)r->right / (double)r->seen, rate / 1000);
+    if (r->cfg->regression)
+        snprintf(tail, sizeof tail, " %3d%%  loss %.4g  %.0fk/s", (int)(100 * (b->batch + 1) / b->batches),
+                 (double)b->cost, rate / 1000);
+    else
+        snprintf(tail, sizeof tail, " %3d%%  loss %.4f  acc %.4f  %.0fk/s", (int)(100 * (b->batch + 1) / b->batches),
+                 (double)b->cost, (double)r->right / (double)r->seen, rate / 1000);
     const int cols = term_columns() - 1, room = cols - (int)strlen(head) - (int)strlen(tail) - 2;
     char line[512];
     if (room >= 5) {
@@ -307,12 +380,14 @@ static int on_epoch(size_t epoch, float cost, void *user)
     evaluate(r, &r->test, &test_loss, &test_acc);
     if (r->val.n) evaluate(r, &r->val, &val_loss, &val_acc);
     if (r->tty && !r->cfg->quiet) fprintf(stderr, "\r\033[K");
-    const double train_acc = r->seen ? (double)r->right / (double)r->seen : 0.0;
+    const double train_acc = r->cfg->regression ? NAN : r->seen ? (double)r->right / (double)r->seen : 0.0;
     /* at most 80 columns: "epoch  3/20  train 0.4123 0.8512  val ...  test 0.4432 0.8401  1.2 s" */
-    printf("epoch %*zu/%zu  train %.4f %.4f", (int)snprintf(NULL, 0, "%zu", r->cfg->train.epochs), epoch + 1,
-           r->cfg->train.epochs, (double)cost, train_acc);
-    if (r->val.n) printf("  val %.4f %.4f", val_loss, val_acc);
-    printf("  test %.4f %.4f  %.2f s\n", test_loss, test_acc, secs);
+    printf("epoch %*zu/%zu  train %.4f", (int)snprintf(NULL, 0, "%zu", r->cfg->train.epochs), epoch + 1,
+           r->cfg->train.epochs, (double)cost);
+    if (!r->cfg->regression) printf(" %.4f", train_acc);
+    if (r->val.n) printf(r->cfg->regression ? "  val %.4f" : "  val %.4f %.4f", val_loss, val_acc);
+    printf(r->cfg->regression ? "  test %.4f" : "  test %.4f %.4f", test_loss, test_acc);
+    printf("  %.2f s\n", secs);
     (void)trained;
     fflush(stdout);
     if (r->csv)
@@ -370,9 +445,10 @@ static int plot(const config *c, const curve *cv)
     svg_series shown[6];
     size_t n = 0;
     for (size_t i = 0; i < 6; i++)
-        if (has_val || (i != 2 && i != 3)) shown[n++] = all[i];
+        if ((has_val || (i != 2 && i != 3)) && (!c->regression || i % 2 == 0)) shown[n++] = all[i];
     const svg_chart chart = {.title = "nntrain: training curve", .x_label = "epoch", .y_label = "loss (solid)",
-                             .y2_label = "accuracy (dashed)", .mark_x = cv->epoch[best], .mark_label = mark};
+                             .y2_label = c->regression ? NULL : "accuracy (dashed)", .mark_x = cv->epoch[best],
+                             .mark_label = mark};
     if (svg_plot_write(c->svg, &chart, shown, n) != 0) {
         fprintf(stderr, "nntrain: --svg %s: %s\n", c->svg, strerror(errno));
         return 1;
@@ -398,7 +474,9 @@ int main(int argc, char **argv)
         {"weight-decay", 1, 0, 8}, {"schedule", 1, 0, 9}, {"step-epochs", 1, 0, 10},
         {"gamma", 1, 0, 11}, {"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'}, {"patience", 1, 0, 12},
         {"threads", 1, 0, 't'}, {"isa", 1, 0, 13}, {"save", 1, 0, 14}, {"csv", 1, 0, 15},
-        {"svg", 1, 0, 16}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"svg", 1, 0, 16}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"train-csv", 1, 0, 17},
+        {"test-csv", 1, 0, 18}, {"label-field", 1, 0, 19}, {"classes", 1, 0, 20}, {"target-fields", 1, 0, 21},
+        {"init", 1, 0, 22}, {0, 0, 0, 0}};
     int ch, idx = -1;
     opterr = 0; /* our own messages, naming the flag */
     while ((ch = getopt_long(argc, argv, ":", opts, &idx)) != -1) {
@@ -415,7 +493,22 @@ int main(int argc, char **argv)
         case 4: c.test_labels = optarg; break;
         case 5: c.limit = parse_count(flag, optarg, 1, MAX_SAMPLES); break;
         case 6: c.validation = parse_count(flag, optarg, 0, MAX_SAMPLES); break;
+        case 17: c.train_csv = optarg; break;
+        case 18: c.test_csv = optarg; break;
+        case 19: c.label_field = parse_count(flag, optarg, 1, 1u << 20); break;
+        case 20: c.classes = parse_count(flag, optarg, 2, 65536); break;
+        case 21: {
+            char first[32];
+            const char *dash = strchr(optarg, '-');
+            snprintf(first, sizeof first, "%.*s", dash ? (int)(dash - optarg) : (int)strlen(optarg), optarg);
+            c.target_first = parse_count(flag, first, 1, 1u << 20);
+            c.target_last = dash ? parse_count(flag, dash + 1, c.target_first, 1u << 20) : c.target_first;
+            c.regression = 1;
+            break;
+        }
+        case 22: c.init = optarg; break;
         case 'l':
+            c.layers_given = 1;
             if (!parse_layers(optarg, &c)) {
                 fprintf(stderr, "nntrain: bad --layers '%s' (e.g. 784-256-128-10)\n", optarg);
                 return 2;
@@ -476,6 +569,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "nntrain: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (!c.train_csv != !c.test_csv) {
+        fprintf(stderr, "nntrain: --train-csv and --test-csv go together\n");
+        return 2;
+    }
+    if (!c.train_csv && (c.label_field || c.classes || c.regression)) {
+        fprintf(stderr, "nntrain: --label-field, --classes and --target-fields are for CSV data (--train-csv)\n");
+        return 2;
+    }
+    if (c.regression && (c.label_field || c.classes)) {
+        fprintf(stderr, "nntrain: --target-fields (regression) excludes --label-field and --classes\n");
+        return 2;
+    }
+    if (c.init && c.layers_given) {
+        fprintf(stderr, "nntrain: --init takes the layers from the model: drop --layers\n");
+        return 2;
+    }
     if (c.patience && !c.validation) {
         fprintf(stderr, "nntrain: --patience needs --validation N\n");
         return 2;
@@ -502,18 +611,56 @@ int main(int argc, char **argv)
     for (int i = 0; i < 4; i++)
         snprintf(paths[i], sizeof paths[i], "%s%s%s", given[i] ? "" : c.data_dir, given[i] ? "" : "/",
                  given[i] ? given[i] : names[i]);
-    const size_t classes = c.sizes[c.n_layers];
     set train = {0}, test = {0};
     size_t features = 0, test_features = 0;
     run r = {.cfg = &c, .tty = isatty(2), .best_val = INFINITY};
     int rc = 1;
-    const int default_data = !c.train_images;
-    if (!load_set(paths[0], paths[1], classes, &train, &features, default_data) ||
-        !load_set(paths[2], paths[3], classes, &test, &test_features, default_data))
-        goto done;
+    nn_network *init = NULL;
+    if (c.init) { /* the model first: it decides the outputs */
+        nn_status ls = nn_load(&init, c.init);
+        if (ls) {
+            fprintf(stderr, "nntrain: --init %s: %s%s%s\n", c.init, nn_strerror(ls), ls == NN_ERR_IO ? ": " : "",
+                    ls == NN_ERR_IO ? strerror(errno) : "");
+            goto done;
+        }
+        c.n_layers = nn_network_layers(init);
+        for (size_t l = 0; l <= c.n_layers; l++) c.sizes[l] = nn_network_units(init, l);
+        if ((nn_network_loss(init) == NN_MSE) != c.regression) {
+            fprintf(stderr, "nntrain: --init %s is a %s; the data given is for a %s\n", c.init,
+                    nn_network_loss(init) == NN_MSE ? "regressor (MSE)" : "classifier (softmax)",
+                    c.regression ? "regressor" : "classifier");
+            goto done;
+        }
+        if (!c.regression && c.classes && c.classes != c.sizes[c.n_layers]) {
+            fprintf(stderr, "nntrain: --init %s has %zu outputs, --classes says %zu\n", c.init, c.sizes[c.n_layers],
+                    c.classes);
+            goto done;
+        }
+        if (!c.regression) c.classes = c.sizes[c.n_layers];
+    }
+    if (c.train_csv) {
+        if (!c.classes && !c.regression && c.layers_given) c.classes = c.sizes[c.n_layers];
+        if (!load_csv_set(c.train_csv, &c, &train, &features, &c.classes) ||
+            !load_csv_set(c.test_csv, &c, &test, &test_features, &c.classes))
+            goto done;
+        const size_t outs = c.regression ? c.target_last - c.target_first + 1 : c.classes;
+        if (!c.layers_given && !c.init) {
+            c.n_layers = 2, c.sizes[0] = features, c.sizes[1] = 64, c.sizes[2] = outs;
+        } else if (c.sizes[c.n_layers] != outs) {
+            fprintf(stderr, "nntrain: the network has %zu outputs, the data %zu %s\n", c.sizes[c.n_layers], outs,
+                    c.regression ? "targets" : "classes");
+            goto done;
+        }
+    } else {
+        const int default_data = !c.train_images;
+        if (!load_set(paths[0], paths[1], c.sizes[c.n_layers], &train, &features, default_data) ||
+            !load_set(paths[2], paths[3], c.sizes[c.n_layers], &test, &test_features, default_data))
+            goto done;
+    }
+    const size_t classes = c.sizes[c.n_layers];
     if (features != c.sizes[0] || test_features != features) {
-        fprintf(stderr, "nntrain: the data has %zu features, --layers starts with %zu\n", features,
-                c.sizes[0]);
+        fprintf(stderr, "nntrain: the training data has %zu features, the test data %zu, the network %zu inputs\n",
+                features, test_features, c.sizes[0]);
         goto done;
     }
     if (c.limit == 0 || c.limit > train.n) c.limit = train.n;
@@ -526,8 +673,15 @@ int main(int argc, char **argv)
     r.test = test;
 
     nn_activation acts[MAX_LAYERS];
-    for (size_t l = 0; l < c.n_layers; l++) acts[l] = l + 1 == c.n_layers ? NN_SOFTMAX : c.hidden;
-    nn_status s = nn_network_create(&r.net, c.n_layers, c.sizes, acts, NN_CROSS_ENTROPY, seed);
+    nn_status s = NN_OK;
+    if (init) {
+        r.net = init, init = NULL;
+        for (size_t l = 0; l < c.n_layers; l++) acts[l] = nn_network_activation(r.net, l);
+    } else {
+        for (size_t l = 0; l < c.n_layers; l++)
+            acts[l] = l + 1 == c.n_layers ? (c.regression ? NN_IDENTITY : NN_SOFTMAX) : c.hidden;
+        s = nn_network_create(&r.net, c.n_layers, c.sizes, acts, c.regression ? NN_MSE : NN_CROSS_ENTROPY, seed);
+    }
     if (!s) s = nn_set_optimizer(r.net, &c.opt);
     if (!s) s = nn_set_threads(r.net, c.threads);
     r.out = malloc(classes * c.train.batch_size * sizeof(float));
@@ -601,6 +755,7 @@ int main(int argc, char **argv)
     printf("weights digest: %016llx\n", (unsigned long long)nn_weights_digest(r.net));
     rc = r.save_status || csv_failed || plot_failed ? 1 : 0;
 done:
+    nn_network_destroy(init);
     nn_network_destroy(r.net);
     free(r.out);
     free(r.cv.epoch);
