@@ -68,6 +68,36 @@ else
   echo "fashion-mnist not installed: the training checks are skipped"
 fi
 
+# CSV data: a regressor and a classifier trained from the command line, then
+# scored by nnpredict; bad CSV pointed at by line and field
+np=$build/nnpredict
+awk 'BEGIN { srand(1); print "x1,x2,y"; for (i = 0; i < 1500; i++) { a = 4 * rand() - 2; b = 2 * rand() - 1;
+             printf "%.5f,%.5f,%.5f\n", a, b, sin(a) + b * b } }' > reg.csv
+awk 'BEGIN { srand(2); for (i = 0; i < 1500; i++) { a = 2 * rand() - 1; b = 2 * rand() - 1;
+             printf "%.4f,%.4f,%d\n", a, b, (a * a + b * b < 0.5) } }' > cls.csv
+expect 0 "test 0\.00" "$nt" --train-csv reg.csv --test-csv reg.csv --target-fields 3 --epochs 40 --batch 32 --lr 0.01 \
+  --save reg.nnm --csv '' --svg reg.svg
+if grep -q "<svg" reg.svg && ! grep -q accuracy reg.svg; then ok; else bad "regression SVG"; fi
+expect 0 "test 0\.[0-9]+ 0\.9" "$nt" --train-csv cls.csv --test-csv cls.csv --epochs 30 --batch 32 --lr 0.01 \
+  --save cls.nnm --csv '' --svg ''
+expect 0 "test 0\.[0-9]+ 0\.9" "$nt" --init cls.nnm --train-csv cls.csv --test-csv cls.csv --epochs 1 --lr 0.001 \
+  --save '' --csv '' --svg ''
+expect 1 "is a regressor \(MSE\); the data given is for a classifier" "$nt" --init reg.nnm --train-csv cls.csv --test-csv cls.csv
+printf '1,2,3\n4,five,6\n' > bad.csv
+expect 1 "bad.csv:2: field 2: not a number" "$nt" --train-csv bad.csv --test-csv bad.csv
+expect 2 "^nntrain: --train-csv and --test-csv go together" "$nt" --train-csv reg.csv
+expect 0 "mean squared error 0\.00" "$np" reg.nnm --csv reg.csv --target-fields 3 --out rpred.csv
+if [ "$(head -1 rpred.csv)" = "y0,target0" ] && [ "$(wc -l < rpred.csv)" -eq 1501 ]; then ok; else bad "rpred.csv"; fi
+expect 0 "accuracy 0\.9" "$np" cls.nnm --csv cls.csv --out pred.csv
+expect 0 "confusion matrix" "$np" cls.nnm --csv cls.csv
+if [ "$(head -1 pred.csv)" = "predicted,p0,p1,true" ]; then ok; else bad "pred.csv header: $(head -1 pred.csv)"; fi
+expect 2 "^nnpredict: give a MODEL" "$np" cls.nnm
+expect 2 "^nnpredict: unknown option '--bogus'" "$np" cls.nnm --csv cls.csv --bogus
+expect 1 "^nnpredict: nothing.nnm: I/O error: No such file" "$np" nothing.nnm --csv cls.csv
+expect 1 "^nnpredict: --out /nonexistent/p.csv: No such file" "$np" cls.nnm --csv cls.csv --out /nonexistent/p.csv
+expect 1 "the data has 3 features per sample, cls.nnm takes 2 inputs" "$np" cls.nnm --csv reg.csv --no-targets
+expect 0 "^usage: nnpredict" "$np" --help
+
 sine=$build/sine
 if [ -x "$sine" ]; then
   expect 0 "^usage: sine" "$sine" --help
