@@ -81,8 +81,43 @@ typedef struct bcase {
     size_t batch;
     char name[128];
     char key[64]; /* what the naive / OpenBLAS / scalar row of the same work shares */
-    double rate;  /* measured: GFLOP/s, elements/s or samples/s; 0 = not run */
+    double rate;  /* measured: GFLOP/s, elements/s or samples/s, the median of the
+                     repetitions so far; 0 = not run */
+    double reps[64]; /* the reported runs' rates (see record) */
+    int n_reps;
+    int64_t max_iters;
 } bcase;
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Google Benchmark calls a row's function several times: runs with fewer
+ * iterations while it sizes the run, then the reported run(s), all with the
+ * final iteration count (--benchmark_repetitions: one per repetition). The
+ * runs with the largest count are the reported ones; their median is the
+ * row's rate, which the ratios and the summary use. Returns `rate`. */
+static double record(bcase *c, int64_t iters, double rate)
+{
+    if (iters > c->max_iters) c->max_iters = iters, c->n_reps = 0;
+    if (iters == c->max_iters && c->n_reps < 64) c->reps[c->n_reps++] = rate;
+    double sorted[64];
+    memcpy(sorted, c->reps, (size_t)c->n_reps * sizeof *sorted);
+    qsort(sorted, (size_t)c->n_reps, sizeof *sorted, cmp_double);
+    const int n = c->n_reps;
+    c->rate = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    return rate;
+}
+
+/* (max − min) / median of the reported runs, 0 for one run */
+static double spread(const bcase *c)
+{
+    double lo = INFINITY, hi = 0;
+    for (int i = 0; i < c->n_reps; i++) lo = fmin(lo, c->reps[i]), hi = fmax(hi, c->reps[i]);
+    return c->n_reps > 1 && c->rate > 0 ? (hi - lo) / c->rate : 0;
+}
 
 #define MAX_CASES 2048
 static bcase cases[MAX_CASES];
@@ -183,24 +218,23 @@ static void run_peak(cb_state *st, void *user)
 #endif
         flops += nn_fma_probe(iters);
     }
-    c->rate = flops / (now() - t0) / 1e9;
-    cb_counter(st, "GFLOP/s", c->rate, 0);
+    cb_counter(st, "GFLOP/s", record(c, cb_iterations(st), flops / (now() - t0) / 1e9), 0);
 }
 
-static void gemm_counters(cb_state *st, bcase *c)
+static void gemm_counters(cb_state *st, bcase *c, double rate)
 {
     const bcase *naive = find(B_GEMM_NAIVE, c->isa, 0, c->key);
     const bcase *peak = find(B_PEAK, c->isa, c->threads, NULL);
     const bcase *blas = find(B_GEMM_BLAS, c->isa, c->threads, c->key);
     const bcase *dnnl = find(B_GEMM_DNNL, c->isa, c->threads, c->key);
-    if (naive) cb_counter(st, "x_naive", c->rate / naive->rate, 0);
-    if (peak) cb_counter(st, "pct_peak", 100.0 * c->rate / peak->rate, 0);
-    if (blas) cb_counter(st, "x_openblas", c->rate / blas->rate, 0);
-    if (dnnl) cb_counter(st, "x_onednn", c->rate / dnnl->rate, 0);
+    if (naive) cb_counter(st, "x_naive", rate / naive->rate, 0);
+    if (peak) cb_counter(st, "pct_peak", 100.0 * rate / peak->rate, 0);
+    if (blas) cb_counter(st, "x_openblas", rate / blas->rate, 0);
+    if (dnnl) cb_counter(st, "x_onednn", rate / dnnl->rate, 0);
     if (blas || dnnl) {
         const double best = blas && dnnl ? (blas->rate > dnnl->rate ? blas->rate : dnnl->rate)
                                          : (blas ? blas : dnnl)->rate;
-        cb_counter(st, "x_best_peer", c->rate / best, 0);
+        cb_counter(st, "x_best_peer", rate / best, 0);
     }
 }
 
@@ -253,9 +287,9 @@ static void run_gemm(cb_state *st, void *user)
     }
     if (c->kind == B_GEMM_BLAS) blas_done(c->threads);
     const double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k * (double)iters;
-    c->rate = flops / (now() - t0) / 1e9;
-    cb_counter(st, "GFLOP/s", c->rate, 0);
-    if (c->kind == B_GEMM) gemm_counters(st, c);
+    const double rate = record(c, iters, flops / (now() - t0) / 1e9);
+    cb_counter(st, "GFLOP/s", rate, 0);
+    if (c->kind == B_GEMM) gemm_counters(st, c, rate);
     free(a), free(b), free(cm), free(w);
 }
 
@@ -283,10 +317,10 @@ static void run_elementwise(cb_state *st, void *user)
         else nn_row_sums(rows, cols, x, rows, out);
         iters++;
     }
-    c->rate = (double)c->len * (double)iters / (now() - t0);
+    const double rate = record(c, iters, (double)c->len * (double)iters / (now() - t0));
     cb_set_items_processed(st, (int64_t)c->len * iters);
     const bcase *scalar = find(c->kind, NN_ISA_SCALAR, 0, c->key);
-    if (scalar && c->isa != NN_ISA_SCALAR) cb_counter(st, "x_scalar", c->rate / scalar->rate, 0);
+    if (scalar && c->isa != NN_ISA_SCALAR) cb_counter(st, "x_scalar", rate / scalar->rate, 0);
     free(x), free(y);
 }
 
@@ -334,11 +368,11 @@ static void run_train(cb_state *st, void *user)
         }
         iters++;
     }
-    c->rate = (double)c->batch * (double)iters / (now() - t0);
-    cb_counter(st, "samples/s", c->rate, 0);
+    const double rate = record(c, iters, (double)c->batch * (double)iters / (now() - t0));
+    cb_counter(st, "samples/s", rate, 0);
     if (c->kind == B_TRAIN) {
         const bcase *ref = find(B_TRAIN_NAIVE, c->isa, 0, c->key);
-        if (ref) cb_counter(st, "x_naive", c->rate / ref->rate, 0);
+        if (ref) cb_counter(st, "x_naive", rate / ref->rate, 0);
         nn_network_destroy(net);
     } else {
         naive_mlp_free(&naive);
@@ -410,7 +444,7 @@ static void run_infer(cb_state *st, void *user)
     }
     const double secs = now() - t0;
     if (c->kind == B_INFER_BLAS) blas_done(c->threads);
-    c->rate = (double)iters / secs;
+    const double rate = record(c, iters, (double)iters / secs);
     cb_counter(st, "us_per_call", 1e6 * secs / (double)iters, 0);
     cb_counter(st, "weight_GB/s", (double)weight_bytes * (double)iters / secs / 1e9, 0);
     if (c->kind == B_INFER) {
@@ -418,7 +452,7 @@ static void run_infer(cb_state *st, void *user)
                     *dnnl = find(B_INFER_DNNL, c->isa, c->threads, c->key);
         double best = blas ? blas->rate : 0;
         if (dnnl && dnnl->rate > best) best = dnnl->rate;
-        if (best > 0) cb_counter(st, "x_best_peer", c->rate / best, 0);
+        if (best > 0) cb_counter(st, "x_best_peer", rate / best, 0);
     }
     nn_network_destroy(net);
     free(ws), free(x), free(h[0]), free(h[1]);
@@ -649,8 +683,10 @@ static void summary(void)
     nn_topology topo;
     nn_get_topology(&topo);
     fprintf(info, "\nSummary (ratios measured in this run; MLP = 784-256-256-10 at batch 256)\n");
-    fprintf(info, "%-8s %3s  %12s %10s %12s   %16s %10s\n", "isa", "thr", "GEMM x naive", "% of peak", "x openblas",
-           "train samples/s", "x naive");
+    fprintf(info, "%-6s %3s %12s %9s %11s %17s %8s\n", "isa", "thr", "GEMM x naive", "% of peak", "x best peer",
+            "train samples/s", "x naive");
+    int max_reps = 1;
+    for (size_t c = 0; c < n_cases; c++) max_reps = cases[c].n_reps > max_reps ? cases[c].n_reps : max_reps;
     for (int i = 0; i < NN_ISA_COUNT; i++) {
         for (int t = 1; t <= topo.cores; t++) {
             double lnx = 0, lnp = 0, lnb = 0;
@@ -660,10 +696,11 @@ static void summary(void)
                 if (r->kind != B_GEMM || r->isa != (nn_isa)i || r->threads != t || r->rate <= 0) continue;
                 if (r->m < 10 || r->n < 10 || r->k < 10 || (r->m == r->n && r->n == r->k)) continue;
                 const bcase *nv = find(B_GEMM_NAIVE, r->isa, 0, r->key), *pk = find(B_PEAK, r->isa, t, NULL),
-                            *bl = find(B_GEMM_BLAS, r->isa, t, r->key);
+                            *bl = find(B_GEMM_BLAS, r->isa, t, r->key), *dn = find(B_GEMM_DNNL, r->isa, t, r->key);
+                const double best = fmax(bl ? bl->rate : 0, dn ? dn->rate : 0);
                 if (nv) lnx += log(r->rate / nv->rate), nx++;
                 if (pk) lnp += log(100.0 * r->rate / pk->rate), np++;
-                if (bl) lnb += log(r->rate / bl->rate), nb++;
+                if (best > 0) lnb += log(r->rate / best), nb++;
             }
             const bcase *tr = find(B_TRAIN, (nn_isa)i, t, "784-256-256-10/b256");
             const bcase *tn = find(B_TRAIN_NAIVE, (nn_isa)i, 0, "784-256-256-10/b256");
@@ -672,11 +709,15 @@ static void summary(void)
             if (nx) snprintf(sx, sizeof sx, "%.1f", exp(lnx / nx));
             if (np) snprintf(sp, sizeof sp, "%.0f %%", exp(lnp / np));
             if (nb) snprintf(sb, sizeof sb, "%.2f", exp(lnb / nb));
-            if (tr) snprintf(st, sizeof st, "%.0f", tr->rate);
+            if (tr && tr->n_reps > 1) snprintf(st, sizeof st, "%.0f ±%.0f%%", tr->rate, 50.0 * spread(tr));
+            else if (tr) snprintf(st, sizeof st, "%.0f", tr->rate);
             if (tr && tn) snprintf(stn, sizeof stn, "%.1f", tr->rate / tn->rate);
-            fprintf(info, "%-8s %3d  %12s %10s %12s   %16s %10s\n", nn_isa_name((nn_isa)i), t, sx, sp, sb, st, stn);
+            fprintf(info, "%-6s %3d %12s %9s %11s %17s %8s\n", nn_isa_name((nn_isa)i), t, sx, sp, sb, st, stn);
         }
     }
+    fprintf(info, "(geometric means over the MLP's GEMM shapes; best peer: the faster of\n"
+                  " OpenBLAS and oneDNN at the same thread count%s)\n",
+            max_reps > 1 ? ";\n medians of the repetitions, ± half their spread" : "");
 }
 
 /* OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as it loads, before
