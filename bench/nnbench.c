@@ -763,7 +763,10 @@ int main(int argc, char **argv)
             printf("usage: nnbench [--nn_full] [Google Benchmark flags, e.g. --benchmark_filter=REGEX\n"
                    "               --benchmark_format=json --benchmark_out=FILE --benchmark_repetitions=N]\n"
                    "  --nn_full    also squares 128, 512, 2048 and every thread count 1..cores\n"
-                   "Rows: peak/, gemm/, act/, reduce/, train/ (see the README).\n");
+                   "Rows: peak/, gemm/ (naive, openblas, onednn, per ISA), act/, reduce/,\n"
+                   "train/ (naive, per ISA), infer/ (openblas, onednn, per ISA); see the README.\n"
+                   "With a format other than console, stdout holds only that format: the\n"
+                   "machine header and the summary go to stderr.\n");
         }
         args[j++] = argv[i];
     }
