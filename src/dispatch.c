@@ -2,7 +2,8 @@
  * The one place that knows which ISA runs. The table is chosen once, at first
  * use (pthread_once, so concurrent first calls are safe): NN_ISA if it names
  * an available ISA, else the best available. nn_set_isa() swaps it later.
- * This and the machine facts beside it are the library's only global state.
+ * This and the machine facts (topology.c) are the library's only global
+ * state.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,12 +56,10 @@ const nn_kernels *nn_kernels_for(nn_isa isa)
 }
 
 static _Atomic(const nn_kernels *) active;
-static nn_machine machine;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void init_once(void)
 {
-    nn_machine_probe(&machine);
     const nn_kernels *k = NULL;
     const char *env = getenv("NN_ISA");
     nn_isa forced;
@@ -73,12 +72,6 @@ const nn_kernels *nn_kernels_active(void)
 {
     pthread_once(&once, init_once);
     return atomic_load_explicit(&active, memory_order_acquire);
-}
-
-const nn_machine *nn_machine_get(void)
-{
-    pthread_once(&once, init_once);
-    return &machine;
 }
 
 nn_isa nn_get_isa(void) { return nn_kernels_active()->isa; }
@@ -113,14 +106,3 @@ nn_status nn_isa_from_name(const char *name, nn_isa *isa)
     return NN_OK;
 }
 
-nn_status nn_get_topology(nn_topology *topo)
-{
-    if (!topo) return NN_ERR_INVALID_ARGUMENT;
-    *topo = nn_machine_get()->topo;
-    return NN_OK;
-}
-
-int nn_resolve_threads(int threads)
-{
-    return threads > 0 ? threads : nn_machine_get()->topo.threads;
-}

@@ -8,7 +8,8 @@
 #include "kernels.h"
 #include "nn.h"
 
-/* The kernels of the ISA in use (dispatch.c); never NULL. */
+/* The kernels of the ISA in use (dispatch.c, the one place that knows
+ * which ISA runs); never NULL. */
 const nn_kernels *nn_kernels_active(void);
 /* The table for `isa`, or NULL if it is not compiled in or not runnable. */
 const nn_kernels *nn_kernels_for(nn_isa isa);
@@ -17,9 +18,7 @@ const nn_kernels *nn_kernels_for(nn_isa isa);
 typedef struct nn_machine {
     nn_topology topo;
 } nn_machine;
-const nn_machine *nn_machine_get(void);
-/* Fill `m` from hwloc (unless NN_NO_HWLOC is set) or the fallback; never fails. */
-void nn_machine_probe(nn_machine *m);
+const nn_machine *nn_machine_get(void); /* read at first use; never fails */
 /* Pin the calling OpenMP team's threads to cores (no-op if disabled). */
 void nn_bind_team(void);
 

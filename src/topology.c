@@ -1,9 +1,11 @@
 /*
- * What the machine looks like: physical cores usable by this process, caches,
- * the default thread count and whether to pin. Read once (dispatch.c calls
- * nn_machine_probe under pthread_once). hwloc when built with it and not
- * disabled by NN_NO_HWLOC=1; otherwise sysconf and OpenMP. Never fails.
+ * What the machine looks like, and the thread policy that follows from it:
+ * physical cores usable by this process, caches, the default thread count
+ * and whether to pin. Read once, at first use (pthread_once). hwloc when
+ * built with it and not disabled by NN_NO_HWLOC=1; otherwise sysconf and
+ * OpenMP. Never fails.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +101,8 @@ static int env_int(const char *name, int fallback)
     return (*end == '\0' && v >= 0 && v <= 4096) ? (int)v : fallback;
 }
 
-void nn_machine_probe(nn_machine *m)
+/* Fill `m` from hwloc (unless NN_NO_HWLOC is set) or the fallback. */
+static void machine_probe(nn_machine *m)
 {
     memset(m, 0, sizeof *m);
     int ok = 0;
@@ -113,6 +116,29 @@ void nn_machine_probe(nn_machine *m)
     if (threads == 0) threads = env_int("OMP_NUM_THREADS", 0);
     m->topo.threads = threads > 0 ? threads : m->topo.cores;
     m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0;
+}
+
+static nn_machine machine;
+static pthread_once_t machine_once = PTHREAD_ONCE_INIT;
+
+static void probe_once(void) { machine_probe(&machine); }
+
+const nn_machine *nn_machine_get(void)
+{
+    pthread_once(&machine_once, probe_once);
+    return &machine;
+}
+
+nn_status nn_get_topology(nn_topology *topo)
+{
+    if (!topo) return NN_ERR_INVALID_ARGUMENT;
+    *topo = nn_machine_get()->topo;
+    return NN_OK;
+}
+
+int nn_resolve_threads(int threads)
+{
+    return threads > 0 ? threads : nn_machine_get()->topo.threads;
 }
 
 void nn_bind_team(void)
