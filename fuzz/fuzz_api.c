@@ -43,6 +43,13 @@ static float *values(reader *r, size_t n)
     return v;
 }
 
+static float largest_input(const float *v, size_t n)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(v[i])); /* NaN: ignored by fmaxf */
+    return m;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     reader r = {data, size};
@@ -58,10 +65,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nn_network *net = NULL;
     if (nn_network_create(&net, layers, sizes, acts, loss, byte(&r)) != NN_OK) return 0;
     nn_set_threads(net, threads);
+    float largest = 1.0f; /* the initial weights are within 1 */
     for (size_t l = 0; l < layers && r.left > 64; l++) {
         float *w = values(&r, sizes[l] * sizes[l + 1]), *b = values(&r, sizes[l + 1]);
-        if (w) nn_set_weights(net, l, w, sizes[l + 1]);
-        if (b) nn_set_bias(net, l, b);
+        if (w && nn_set_weights(net, l, w, sizes[l + 1]) == NN_OK)
+            largest = fmaxf(largest, largest_input(w, sizes[l] * sizes[l + 1]));
+        if (b && nn_set_bias(net, l, b) == NN_OK) largest = fmaxf(largest, largest_input(b, sizes[l + 1]));
         free(w), free(b);
     }
     const size_t n_in = sizes[0], n_out = sizes[layers];
@@ -76,10 +85,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const int forward_ok = nn_forward(net, x, n_in, m, out, n_out) == NN_OK;
         const size_t ws = nn_predict_workspace_size(net, m, threads);
         void *work = ws != SIZE_MAX ? malloc(ws ? ws : 1) : NULL;
-        if (work && nn_predict(net, threads, x, n_in, m, pred, n_out, work, ws) == NN_OK && forward_ok)
+        /* nn_forward and nn_predict may take different kernels (summation
+         * order): only a well-conditioned network (weights and inputs of
+         * modest size) must agree closely; a wrong row, bias or activation
+         * would miss by far more than this */
+        if (work && nn_predict(net, threads, x, n_in, m, pred, n_out, work, ws) == NN_OK && forward_ok &&
+            largest <= 4.0f && largest_input(x, n_in * m) <= 4.0f)
             for (size_t i = 0; i < n_out * m; i++)
-                if (isfinite(out[i]) && fabsf(out[i]) < 1e3f && fabsf(pred[i] - out[i]) > 1e-3f * (1 + fabsf(out[i])))
-                    __builtin_trap(); /* the two paths disagree */
+                if (fabsf(pred[i] - out[i]) > 0.05f * (1 + fabsf(out[i]))) __builtin_trap(); /* they disagree */
         free(work);
         nn_cost(net, x, n_in, y, n_out, m, &cost);
         nn_gradient(net, x, n_in, y, n_out, m, &cost);
