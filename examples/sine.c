@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "cli_args.h"
 #include "svg_plot.h"
 
 #define POINTS 100
@@ -50,18 +51,6 @@ static const char *flag_value(int argc, char **argv, int *i, const char *flag)
         exit(2);
     }
     return argv[++*i];
-}
-
-static double parse_number(const char *flag, const char *s, double lo, double hi, int whole)
-{
-    char *end;
-    errno = 0;
-    const double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v) || v < lo || v > hi || (whole && v != floor(v))) {
-        fprintf(stderr, "sine: %s: '%s' is not a %s in %g..%g\n", flag, s, whole ? "whole number" : "number", lo, hi);
-        exit(2);
-    }
-    return v;
 }
 
 /* The seed's initial weights and its float64 costs (tests/data's format:
@@ -151,11 +140,11 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--seed-weights") == 0) {
             seed_weights = 1;
         } else if ((v = flag_value(argc, argv, &i, "--epochs"))) {
-            epochs = (size_t)parse_number("--epochs", v, 1, 1e7, 1), epochs_given = 1;
+            epochs = (size_t)cli_count("sine", "--epochs", v, 1, 10000000), epochs_given = 1;
         } else if ((v = flag_value(argc, argv, &i, "--lr"))) {
-            lr = (float)parse_number("--lr", v, 1e-9, 100, 0);
+            lr = (float)cli_real("sine", "--lr", v, 0, 1, 100);
         } else if ((v = flag_value(argc, argv, &i, "--seed"))) {
-            seed = (uint64_t)parse_number("--seed", v, 0, 9007199254740992.0, 1);
+            seed = cli_count("sine", "--seed", v, 0, UINT64_MAX);
         } else if ((v = flag_value(argc, argv, &i, "--out"))) {
             dir = v;
         } else if ((v = flag_value(argc, argv, &i, "--reference"))) {

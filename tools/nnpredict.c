@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "nn.h"
 
 #define CHUNK 256 /* samples per nn_predict call */
@@ -31,18 +32,6 @@ static void usage(FILE *f)
             "  --out FILE             write the predictions as CSV\n"
             "  --threads N            threads per call (default 1)\n"
             "  --help                 this text\n");
-}
-
-static unsigned long long parse_count(const char *flag, const char *s, unsigned long long lo, unsigned long long hi)
-{
-    char *end;
-    errno = 0;
-    const unsigned long long v = strtoull(s, &end, 10);
-    if (*s < '0' || *s > '9' || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "nnpredict: %s: '%s' is not a whole number in %llu..%llu\n", flag, s, lo, hi);
-        exit(2);
-    }
-    return v;
 }
 
 typedef struct data {
@@ -161,17 +150,10 @@ int main(int argc, char **argv)
         case 0: images = v; break;
         case 1: labels = v; break;
         case 2: csv = v; break;
-        case 3: label_field = parse_count(a, v, 1, 1u << 20); break;
-        case 4: {
-            char first[32];
-            const char *dash = strchr(v, '-');
-            snprintf(first, sizeof first, "%.*s", dash ? (int)(dash - v) : (int)strlen(v), v);
-            target_first = parse_count(a, first, 1, 1u << 20);
-            target_last = dash ? parse_count(a, dash + 1, target_first, 1u << 20) : target_first;
-            break;
-        }
+        case 3: label_field = cli_count("nnpredict", a, v, 1, 1u << 20); break;
+        case 4: cli_range("nnpredict", a, v, 1u << 20, &target_first, &target_last); break;
         case 5: out = v; break;
-        default: threads = (int)parse_count(a, v, 1, 4096); break;
+        default: threads = (int)cli_count("nnpredict", a, v, 1, 4096); break;
         }
     }
     if (!model || (!images == !csv)) {

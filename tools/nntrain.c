@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "nn.h"
+#include "cli_args.h"
 #include "svg_plot.h"
 
 /* Bounds for the numeric flags: far beyond any sensible run, small enough
@@ -150,31 +151,14 @@ static int parse_layers(const char *s, config *c)
     return 1;
 }
 
-/* A whole number in [lo, hi]: the full string, no sign, no overflow.
- * Exits 2 naming the flag otherwise. */
 static unsigned long long parse_count(const char *flag, const char *s, unsigned long long lo, unsigned long long hi)
 {
-    char *end;
-    errno = 0;
-    const unsigned long long v = strtoull(s, &end, 10);
-    if (*s < '0' || *s > '9' || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "nntrain: %s: '%s' is not a whole number in %llu..%llu\n", flag, s, lo, hi);
-        exit(2);
-    }
-    return v;
+    return cli_count("nntrain", flag, s, lo, hi);
 }
 
-/* A finite number in [lo, hi] (lo_open: > lo). Exits 2 naming the flag. */
 static float parse_real(const char *flag, const char *s, double lo, int lo_open, double hi)
 {
-    char *end;
-    errno = 0;
-    const double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v) || v < lo || (lo_open && v == lo) || v > hi) {
-        fprintf(stderr, "nntrain: %s: '%s' is not a number in %s%g, %g]\n", flag, s, lo_open ? "(" : "[", lo, hi);
-        exit(2);
-    }
-    return (float)v;
+    return (float)cli_real("nntrain", flag, s, lo, lo_open, hi);
 }
 
 /* An output file must be writable before hours of training go into it:
@@ -497,15 +481,10 @@ int main(int argc, char **argv)
         case 18: c.test_csv = optarg; break;
         case 19: c.label_field = parse_count(flag, optarg, 1, 1u << 20); break;
         case 20: c.classes = parse_count(flag, optarg, 2, 65536); break;
-        case 21: {
-            char first[32];
-            const char *dash = strchr(optarg, '-');
-            snprintf(first, sizeof first, "%.*s", dash ? (int)(dash - optarg) : (int)strlen(optarg), optarg);
-            c.target_first = parse_count(flag, first, 1, 1u << 20);
-            c.target_last = dash ? parse_count(flag, dash + 1, c.target_first, 1u << 20) : c.target_first;
+        case 21:
+            cli_range("nntrain", flag, optarg, 1u << 20, &c.target_first, &c.target_last);
             c.regression = 1;
             break;
-        }
         case 22: c.init = optarg; break;
         case 'l':
             c.layers_given = 1;
