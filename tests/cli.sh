@@ -109,6 +109,26 @@ if [ -x "$sine" ]; then
   if grep -q "<svg" sine.svg && [ "$(wc -l < sine.csv)" -eq 101 ]; then ok; else bad "sine.svg / sine.csv"; fi
 fi
 
+# nnbench: JSON on stdout is JSON alone, with the commit; a filter that
+# matches nothing fails; repetitions reach nncompare's significance test
+nb=$build/bench/nnbench
+if [ -x "$nb" ]; then
+  expect 2 "no benchmark matches the filter" "$nb" --benchmark_filter=no_such_row
+  "$nb" --benchmark_filter='^act/scalar/relu' --benchmark_min_time=0.01 --benchmark_repetitions=3 \
+        --benchmark_format=json > rep.json 2> rep.err
+  if python3 -c 'import json,sys; d=json.load(open("rep.json")); sys.exit(0 if d["context"]["nn_commit"] and d["benchmarks"] else 1)' 2>/dev/null; then ok
+  else bad "nnbench --benchmark_format=json: stdout not pure JSON with nn_commit"; fi
+  if grep -q "Summary" rep.err; then ok; else bad "nnbench summary not on stderr"; fi
+  line=$("$nb" --benchmark_filter='^peak/scalar/t1' --benchmark_min_time=0.01 2>&1 | grep '^peak/')
+  if grep -qE "GFLOP/s=[0-9.]+$" <<<"$line"; then ok; else bad "nnbench counter label: $line"; fi
+  nc=$src/bench/nncompare.py
+  expect 0 "1\.000 +1\.000 +3/3" python3 "$nc" rep.json rep.json
+  expect 0 "^usage: nncompare" python3 "$nc" --help
+  expect 1 "not JSON" python3 "$nc" rep.err rep.json
+  expect 1 "No such file" python3 "$nc" missing.json rep.json
+  expect 2 "the following arguments are required" python3 "$nc" rep.json
+fi
+
 # the README's program is examples/quickstart.c, and it runs
 if sed -n '/<!-- quickstart begin -->/,/<!-- quickstart end -->/p' "$src/README.md" | sed '1,2d;$d' | sed '$d' \
    | cmp -s - "$src/examples/quickstart.c"; then ok; else bad "README's quickstart differs from examples/quickstart.c"; fi
