@@ -207,6 +207,11 @@ typedef struct nn_network nn_network;
  * On success *out owns the network; free it with nn_network_destroy. */
 NN_API nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *sizes,
                             const nn_activation *acts, nn_loss loss, uint64_t seed);
+/* What nn_network_create would say of these arguments, with the reason in
+ * `why` (a message of at most why_size bytes, NUL-terminated; why may be
+ * NULL): there is no network yet to hold one. */
+NN_API nn_status nn_network_check(size_t n_layers, const size_t *sizes, const nn_activation *acts, nn_loss loss,
+                                  char *why, size_t why_size);
 NN_API void nn_network_destroy(nn_network *net); /* NULL is a no-op */
 
 /* Re-initialize every parameter from `seed`, identically on every machine:

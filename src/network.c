@@ -93,26 +93,66 @@ nn_status nn_network_init(nn_network *net, uint64_t seed)
     return NN_OK;
 }
 
-nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *sizes,
-                            const nn_activation *acts, nn_loss loss, uint64_t seed)
+/* The message, when the caller gave room for one; returns s. */
+static nn_status why_not(nn_status s, char *why, size_t size, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static nn_status why_not(nn_status s, char *why, size_t size, const char *fmt, ...)
 {
-    if (!out || !sizes || !acts || n_layers == 0) return NN_ERR_INVALID_ARGUMENT;
-    if (loss != NN_MSE && loss != NN_CROSS_ENTROPY) return NN_ERR_INVALID_ARGUMENT;
+    if (why && size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, size, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+nn_status nn_network_check(size_t n_layers, const size_t *sizes, const nn_activation *acts, nn_loss loss,
+                           char *why, size_t why_size)
+{
+    if (why && why_size) why[0] = '\0';
+    if (!sizes || !acts) return why_not(NN_ERR_INVALID_ARGUMENT, why, why_size, "sizes or activations are NULL");
+    if (n_layers == 0) return why_not(NN_ERR_INVALID_ARGUMENT, why, why_size, "no layers");
+    if (loss != NN_MSE && loss != NN_CROSS_ENTROPY)
+        return why_not(NN_ERR_INVALID_ARGUMENT, why, why_size, "unknown loss %d", (int)loss);
     size_t n_params = 0;
     for (size_t l = 0; l < n_layers; l++) {
-        if (sizes[l] == 0 || sizes[l + 1] == 0) return NN_ERR_INVALID_ARGUMENT;
-        if ((int)acts[l] < 0 || acts[l] >= NN_ACTIVATION_COUNT) return NN_ERR_INVALID_ARGUMENT;
-        if (acts[l] == NN_SOFTMAX && l + 1 != n_layers) return NN_ERR_INVALID_ARGUMENT;
+        if (sizes[l] == 0 || sizes[l + 1] == 0)
+            return why_not(NN_ERR_INVALID_ARGUMENT, why, why_size, "sizes[%zu] is 0: a layer needs units",
+                           sizes[l] ? l + 1 : l);
+        if ((int)acts[l] < 0 || acts[l] >= NN_ACTIVATION_COUNT)
+            return why_not(NN_ERR_INVALID_ARGUMENT, why, why_size, "layer %zu: unknown activation %d", l, (int)acts[l]);
+        if (acts[l] == NN_SOFTMAX && l + 1 != n_layers)
+            return why_not(NN_ERR_INVALID_ARGUMENT, why, why_size,
+                           "layer %zu: softmax only on the output layer (layer %zu)", l, n_layers - 1);
         size_t w;
         if (!nn_mul_size(sizes[l], sizes[l + 1], &w) || !nn_add_size(w, sizes[l + 1], &w) ||
             !nn_add_size(n_params, w, &n_params))
-            return NN_ERR_OVERFLOW;
+            return why_not(NN_ERR_OVERFLOW, why, why_size, "layer %zu: %zu x %zu weights overflow", l, sizes[l + 1],
+                           sizes[l]);
     }
     if ((acts[n_layers - 1] == NN_SOFTMAX) != (loss == NN_CROSS_ENTROPY))
-        return NN_ERR_INVALID_ARGUMENT;
+        return why_not(NN_ERR_INVALID_ARGUMENT, why, why_size, "%s",
+                       loss == NN_CROSS_ENTROPY ? "cross-entropy needs a softmax output layer"
+                                                : "a softmax output goes with NN_CROSS_ENTROPY, not MSE");
     size_t bytes;
     if (n_params > SIZE_MAX / 16 || !nn_mul_size(nn_line_floats(n_params), 2 * sizeof(float), &bytes))
-        return NN_ERR_OVERFLOW;
+        return why_not(NN_ERR_OVERFLOW, why, why_size, "%zu parameters do not fit in memory's address space", n_params);
+    return NN_OK;
+}
+
+nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *sizes,
+                            const nn_activation *acts, nn_loss loss, uint64_t seed)
+{
+    if (!out) return NN_ERR_INVALID_ARGUMENT;
+    nn_status s = nn_network_check(n_layers, sizes, acts, loss, NULL, 0);
+    if (s) return s;
+    size_t n_params = 0; /* nn_network_check has bounded every product here */
+    for (size_t l = 0; l < n_layers; l++) n_params += sizes[l] * sizes[l + 1] + sizes[l + 1];
+    const size_t bytes = nn_line_floats(n_params) * 2 * sizeof(float);
 
     nn_network *net = calloc(1, sizeof *net);
     if (!net) return NN_ERR_OUT_OF_MEMORY;

@@ -396,6 +396,15 @@ START_TEST(bad_network_arguments)
     ck_assert_int_eq(nn_network_create(&net, 2, sizes, sm_hidden, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(nn_network_create(&net, 2, sizes, sm_out, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(nn_network_create(&net, 2, sizes, ok, NN_CROSS_ENTROPY, 1), NN_ERR_INVALID_ARGUMENT);
+    /* nn_network_check says why, since no network exists to hold a message */
+    char why[128];
+    ck_assert_int_eq(nn_network_check(2, sizes, sm_hidden, NN_MSE, why, sizeof why), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_str_eq(why, "layer 0: softmax only on the output layer (layer 1)");
+    ck_assert_int_eq(nn_network_check(2, sizes, ok, NN_CROSS_ENTROPY, why, sizeof why), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_str_eq(why, "cross-entropy needs a softmax output layer");
+    ck_assert_int_eq(nn_network_check(2, sizes, ok, NN_MSE, why, sizeof why), NN_OK);
+    ck_assert_str_eq(why, "");
+    ck_assert_int_eq(nn_network_check(2, sizes, bad, NN_MSE, NULL, 0), NN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(nn_network_create(&net, 2, sizes, ok, (nn_loss)5, 1), NN_ERR_INVALID_ARGUMENT);
     const size_t zero[] = {3, 0, 2};
     ck_assert_int_eq(nn_network_create(&net, 2, zero, ok, NN_MSE, 1), NN_ERR_INVALID_ARGUMENT);
