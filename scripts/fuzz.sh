@@ -33,7 +33,7 @@ run_one() {
   # the new inputs go to $work, then only those that add coverage join the corpus
   (cd build-fuzz && "./fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
      "work_$t" "../fuzz/corpus/$t" >"fuzz_$t.log" 2>&1) || true
-  "./build-fuzz/fuzz_$t" -merge=1 "fuzz/corpus/$t" "$work" >/dev/null 2>&1 || true
+  (cd build-fuzz && "./fuzz_$t" -merge=1 "../fuzz/corpus/$t" "work_$t" >/dev/null 2>&1) || true
   local runs rate found
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
