@@ -1,0 +1,56 @@
+/*
+ * nn_mpi — data-parallel training across processes and machines with MPI.
+ * Built when CMake finds MPI (-DNN_WITH_MPI=OFF to skip); link nn::nn_mpi.
+ * The core library and nn.h know nothing of MPI.
+ *
+ * Every rank holds the whole network. Each global minibatch (the columns
+ * chosen exactly as nn_train chooses them from opt->shuffle_seed) is cut
+ * into one contiguous slice per rank (sizes differ by at most one column);
+ * each rank computes its slice's gradient; the gradients are combined with
+ * a reduce-scatter (each rank sums the pieces of its own shard of the
+ * parameters in rank order), each rank applies the optimizer to its shard
+ * only (so the optimizer's work, and its use of Adam's moments, is divided
+ * by the rank count), and an all-gather gives every rank the new
+ * parameters: the bytes of a ring allreduce, in a fixed order.
+ *
+ * Determinism: for a given ISA and rank count the parameters are bitwise
+ * identical on every rank, for every thread count and every run; with one
+ * rank they are those of a plain loop of nn_gradient + nn_step over the
+ * same minibatches. Different rank counts differ by rounding only (each
+ * slice's mean is taken apart and the slices are then added).
+ */
+#ifndef NN_MPI_H
+#define NN_MPI_H
+
+#include <mpi.h>
+
+#include "nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Train `net` on m samples with the ranks of `comm`; a collective call:
+ * every rank passes its own copy of the same network (architecture,
+ * parameters and optimizer settings), the same data set and the same
+ * options, and all return the same status. The ranks check this at the
+ * start and refuse to train on a mismatch (NN_ERR_INVALID_ARGUMENT on every
+ * rank, nn_network_error() says what differs). `callback` (may be NULL)
+ * runs on every rank after every epoch with the same mean cost; training
+ * stops when it asks so on any rank. opt->on_batch is not supported
+ * (NN_ERR_INVALID_ARGUMENT). A cost that becomes NaN/Inf stops training on
+ * every rank with NN_ERR_NON_FINITE and the parameters and optimizer state
+ * of the start of that epoch. An MPI failure is NN_ERR_IO (with MPI's
+ * default error handler, a failed rank ends the whole job instead). The
+ * minibatch order: per epoch, a Fisher-Yates shuffle of 0..m-1 (for i = m
+ * down to 2: swap i-1 with the next SplitMix64 value of the seed mod i),
+ * the state carried from epoch to epoch, as nn_train does. */
+NN_API nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ldx, const float *y,
+                              size_t ldy, size_t m, const nn_train_options *opt, nn_epoch_callback callback,
+                              void *user);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NN_MPI_H */
