@@ -45,9 +45,18 @@ extern "C" {
  * minibatch order: per epoch, a Fisher-Yates shuffle of 0..m-1 (for i = m
  * down to 2: swap i-1 with the next SplitMix64 value of the seed mod i),
  * the state carried from epoch to epoch, as nn_train does. */
+/* Where the time went, on this rank (nn_mpi_train's last argument; NULL:
+ * not wanted): wall seconds in all, in the MPI exchanges (waiting for the
+ * slowest rank included), minibatch steps, and the bytes this rank sent. */
+typedef struct nn_mpi_stats {
+    double seconds, exchange_seconds;
+    size_t steps;
+    uint64_t bytes_sent;
+} nn_mpi_stats;
+
 NN_API nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ldx, const float *y,
                               size_t ldy, size_t m, const nn_train_options *opt, nn_epoch_callback callback,
-                              void *user);
+                              void *user, nn_mpi_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@ typedef struct job {
     int *my_count;            /* my shard's length, R times (the receive counts) */
     float *send, *pieces;     /* the scaled gradient; the R pieces of my shard */
     float *costs;             /* two per rank: its share of the cost, its status */
+    nn_mpi_stats stats;
 } job;
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -71,7 +72,7 @@ static void update_shard(nn_network *net, const nn_kernels *kr, const nn_update 
 
 /* One minibatch of nb columns (idx[0..nb), or nb consecutive from col0).
  * *cost: the minibatch's cost before the update, the same on every rank. */
-static nn_status step(nn_network *net, const job *jb, const float *x, size_t ldx, const float *y, size_t ldy,
+static nn_status step(nn_network *net, job *jb, const float *x, size_t ldx, const float *y, size_t ldy,
                       const size_t *idx, size_t col0, size_t nb, float lr, float *xb, float *yb, float *cost)
 {
     const size_t n_in = net->layers[0].in, n_out = net->layers[net->n_layers - 1].out, P = net->n_params;
@@ -89,17 +90,29 @@ static nn_status step(nn_network *net, const job *jb, const float *x, size_t ldx
         /* nn_gradient takes the slice's mean; the minibatch's mean is the sum
          * of the slices' means weighted by their share (exactly 1 alone) */
         const float share = (float)ns / (float)nb;
-        for (size_t i = 0; i < P; i++) jb->send[i] = s ? 0.0f : net->grads[i] * share;
+        if (R > 1)
+            for (size_t i = 0; i < P; i++) jb->send[i] = s ? 0.0f : net->grads[i] * share;
         local[0] *= share, local[1] = (float)s;
     } else {
         memset(jb->send, 0, P * sizeof(float));
     }
+    if (R == 1) { /* alone: the gradient is the minibatch's, in place */
+        if (s) return s;
+        const nn_update u = nn_update_begin(net, lr);
+        *cost = local[0];
+        if (isfinite(local[0])) update_shard(net, nn_kernels_active(), &u, 0, P);
+        jb->stats.steps++;
+        return NN_OK;
+    }
     /* every rank takes part in every exchange, failed or not, so that a
      * failure on one rank cannot leave the others waiting */
+    double t0 = MPI_Wtime();
     if (MPI_Alltoallv(jb->send, jb->count, jb->displ, MPI_FLOAT, jb->pieces, jb->my_count, jb->piece_displ,
                       MPI_FLOAT, jb->comm) != MPI_SUCCESS ||
         MPI_Allgather(local, 2, MPI_FLOAT, jb->costs, 2, MPI_FLOAT, jb->comm) != MPI_SUCCESS)
         return nn_fail(net, NN_ERR_IO, "MPI exchange of the gradients failed");
+    jb->stats.exchange_seconds += MPI_Wtime() - t0;
+    jb->stats.bytes_sent += (uint64_t)(P - (size_t)jb->count[r] + 2 * (R - 1)) * sizeof(float);
     for (size_t q = 0; q < R; q++)
         if (jb->costs[2 * q + 1] != 0.0f) {
             if (!s) s = nn_fail(net, (nn_status)jb->costs[2 * q + 1], "rank %zu failed its gradient", q);
@@ -118,9 +131,13 @@ static nn_status step(nn_network *net, const job *jb, const float *x, size_t ldx
     *cost = total;
     const nn_update u = nn_update_begin(net, lr);
     if (isfinite(total)) update_shard(net, nn_kernels_active(), &u, lo, lo + len);
+    t0 = MPI_Wtime();
     if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, net->params, jb->count, jb->displ, MPI_FLOAT, jb->comm) !=
         MPI_SUCCESS)
         return nn_fail(net, NN_ERR_IO, "MPI_Allgatherv of the parameters failed");
+    jb->stats.exchange_seconds += MPI_Wtime() - t0;
+    jb->stats.bytes_sent += (uint64_t)jb->count[r] * (R - 1) * sizeof(float);
+    jb->stats.steps++;
     return NN_OK;
 }
 
@@ -183,8 +200,10 @@ static nn_status train(nn_network *net, job *jb, const float *x, size_t ldx, con
 }
 
 nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ldx, const float *y, size_t ldy,
-                       size_t m, const nn_train_options *opt, nn_epoch_callback callback, void *user)
+                       size_t m, const nn_train_options *opt, nn_epoch_callback callback, void *user,
+                       nn_mpi_stats *stats)
 {
+    const double start = MPI_Wtime();
     nn_status s = nn_check_batch(net, x, ldx, y, ldy, m, 1);
     if (s) return s;
     if (!opt) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "options are NULL");
@@ -229,6 +248,8 @@ nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ld
         jb.send = send, jb.pieces = pieces, jb.costs = costs;
         s = train(net, &jb, x, ldx, y, ldy, m, opt, callback, user, perm, xb, yb, backup);
     }
+    jb.stats.seconds = MPI_Wtime() - start;
+    if (stats) *stats = jb.stats;
     free(ints), free(send), free(pieces), free(costs), free(xb), free(yb), free(backup), free(perm);
     return s;
 }

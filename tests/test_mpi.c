@@ -136,7 +136,7 @@ int main(int argc, char **argv)
         nn_network *net = make(NN_ADAM, 1);
         nn_train_options longer = opt;
         longer.epochs = 100000;
-        nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &longer, die_at_epoch_2, NULL);
+        nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &longer, die_at_epoch_2, NULL, NULL);
         MPI_Finalize();
         return 0; /* a correct job never gets here: rank 1 is gone mid-run */
     }
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
         uint64_t digest[2];
         for (int t = 1; t <= 2; t++) {
             nn_network *net = make(kinds[k], t);
-            const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, keep_cost, NULL);
+            const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, keep_cost, NULL, NULL);
             snprintf(what, sizeof what, "optimizer %d, %d threads: %s %s", k, t, nn_strerror(s), nn_network_error(net));
             check(s == NN_OK, what);
             digest[t - 1] = nn_weights_digest(net);
@@ -173,8 +173,8 @@ int main(int argc, char **argv)
     /* a second run gives the same bits */
     {
         nn_network *a = make(NN_ADAM, 2), *b = make(NN_ADAM, 1);
-        nn_mpi_train(a, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL);
-        nn_mpi_train(b, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL);
+        nn_mpi_train(a, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL);
+        nn_mpi_train(b, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL);
         check(nn_weights_digest(a) == nn_weights_digest(b), "a second run differs");
         nn_network_destroy(a), nn_network_destroy(b);
     }
@@ -185,14 +185,14 @@ int main(int argc, char **argv)
             b[3] = 0.5f;
             nn_set_bias(net, 0, b);
         }
-        nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL);
+        nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL);
         check(s == NN_ERR_INVALID_ARGUMENT && strstr(nn_network_error(net), "networks"), "other weights not refused");
         nn_network_destroy(net);
         net = make(NN_ADAM, 1);
         static float x2[M * IN];
         memcpy(x2, x, sizeof x2);
         if (rank == 0) x2[0] += 1.0f;
-        s = nn_mpi_train(net, MPI_COMM_WORLD, x2, IN, y, OUT, M, &opt, NULL, NULL);
+        s = nn_mpi_train(net, MPI_COMM_WORLD, x2, IN, y, OUT, M, &opt, NULL, NULL, NULL);
         check(s == NN_ERR_INVALID_ARGUMENT && strstr(nn_network_error(net), "data"), "other data not refused");
         nn_network_destroy(net);
     }
@@ -201,7 +201,7 @@ int main(int argc, char **argv)
         const uint64_t before = nn_weights_digest(net);
         nn_train_options wild = opt;
         wild.learning_rate = 1e30f, wild.epochs = 1;
-        const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &wild, NULL, NULL);
+        const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &wild, NULL, NULL, NULL);
         check(s == NN_ERR_NON_FINITE && nn_weights_digest(net) == before, "divergence not stopped and restored");
         nn_network_destroy(net);
     }

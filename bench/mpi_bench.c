@@ -1,0 +1,92 @@
+/*
+ * nnbench-mpi: samples/s of data-parallel training (nn_mpi_train) and the
+ * time its exchanges take, for the MLPs of the Fashion-MNIST runs.
+ *
+ *   mpirun -n R [--bind-to none] nnbench-mpi [THREADS_PER_RANK] [SAMPLES]
+ *
+ * Trains 784-256-128-10 and 784-256-256-10 (ReLU, softmax + cross-entropy,
+ * Adam 1e-3, minibatch 128) for 2 epochs on SAMPLES (default 10000)
+ * Fashion-MNIST training images (random data when the data set is not
+ * installed), and prints on rank 0, per network: samples/s of the whole
+ * job, the exchange's share of the time and its time and bytes per step.
+ * Run it with R = 1 and 2 threads, then R = 2 and 1 thread, to compare.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_mpi.h"
+
+#define FASHION "/usr/share/datasets/fashion-mnist/"
+
+int main(int argc, char **argv)
+{
+    int provided, rank, ranks;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    const int threads = argc > 1 ? atoi(argv[1]) : 1;
+    size_t m = argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 10000;
+    if (threads < 1 || threads > 4096 || m < 128 || m > 60000) {
+        if (rank == 0) fprintf(stderr, "usage: mpirun -n R nnbench-mpi [THREADS 1..4096] [SAMPLES 128..60000]\n");
+        MPI_Finalize();
+        return 2;
+    }
+    nn_idx im, lb;
+    float *x = NULL, *y = NULL;
+    const char *source = "Fashion-MNIST";
+    if (nn_idx_read(FASHION "train-images-idx3-ubyte.gz", &im) == NN_OK &&
+        nn_idx_read(FASHION "train-labels-idx1-ubyte.gz", &lb) == NN_OK) {
+        im.count = lb.count = m;
+        nn_idx_dataset(&im, &lb, 10, &x, &y);
+        nn_idx_free(&im), nn_idx_free(&lb);
+    }
+    if (!x || !y) { /* the same random data on every rank */
+        source = "random data";
+        free(x), free(y);
+        x = malloc(784 * m * sizeof *x), y = calloc(10 * m, sizeof *y);
+        uint64_t s = 1;
+        for (size_t i = 0; x && i < 784 * m; i++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            x[i] = (float)(s >> 40) / 16777216.0f;
+        }
+        for (size_t j = 0; y && j < m; j++) y[j * 10 + (j * 7) % 10] = 1.0f;
+    }
+    if (!x || !y) {
+        fprintf(stderr, "nnbench-mpi: out of memory\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (rank == 0)
+        printf("nnbench-mpi: %d rank(s) x %d thread(s), %zu samples of %s, Adam, minibatch 128, 2 epochs\n", ranks,
+               threads, m, source);
+    const size_t nets[2][4] = {{784, 256, 128, 10}, {784, 256, 256, 10}};
+    const nn_activation acts[] = {NN_RELU, NN_RELU, NN_SOFTMAX};
+    int rc = 0;
+    for (int k = 0; k < 2; k++) {
+        nn_network *net = NULL;
+        const nn_optimizer adam = nn_optimizer_default(NN_ADAM);
+        if (nn_network_create(&net, 3, nets[k], acts, NN_CROSS_ENTROPY, 1) || nn_set_optimizer(net, &adam) ||
+            nn_set_threads(net, threads)) {
+            rc = 1;
+            break;
+        }
+        const nn_train_options opt = {.epochs = 2, .batch_size = 128, .learning_rate = 1e-3f, .shuffle_seed = 1};
+        nn_mpi_stats st;
+        MPI_Barrier(MPI_COMM_WORLD);
+        const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, 784, y, 10, m, &opt, NULL, NULL, &st);
+        if (s) {
+            if (rank == 0) fprintf(stderr, "nnbench-mpi: %s: %s\n", nn_strerror(s), nn_network_error(net));
+            rc = 1;
+        } else if (rank == 0) {
+            printf("  %zu-%zu-%zu-%zu: %8.0f samples/s  exchange %4.1f %% of the time, %6.1f us and %5.0f KB "
+                   "sent per step\n",
+                   nets[k][0], nets[k][1], nets[k][2], nets[k][3], (double)(2 * m) / st.seconds,
+                   100.0 * st.exchange_seconds / st.seconds, 1e6 * st.exchange_seconds / (double)st.steps,
+                   (double)st.bytes_sent / (double)st.steps / 1024.0);
+        }
+        nn_network_destroy(net);
+    }
+    free(x), free(y);
+    MPI_Finalize();
+    return rc;
+}
