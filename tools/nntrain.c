@@ -18,8 +18,24 @@
 #include <unistd.h>
 
 #include "nn.h"
+#ifdef NN_TRAIN_MPI
+#include "nn_mpi.h"
+#endif
 #include "cli_args.h"
 #include "svg_plot.h"
+
+#ifdef NN_TRAIN_MPI
+/* nntrain-mpi: the same program on every rank of an mpirun job, training
+ * with nn_mpi_train; rank 0 alone prints and writes files. */
+static int mpi_rank, mpi_ranks;
+static void mpi_done(void)
+{
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) MPI_Finalize();
+}
+#endif
 
 /* Bounds for the numeric flags: far beyond any sensible run, small enough
  * that nothing sized from them can overflow. */
@@ -60,7 +76,7 @@ typedef struct run {
     const config *cfg;
     curve cv;
     int diverged;
-    double first_loss;
+    double first_loss, train_seconds; /* the epochs' training time, evaluations left out */
     nn_network *net;
     set test, val;
     float *out; /* 10 x batch outputs for evaluation */
@@ -359,16 +375,17 @@ static int on_epoch(size_t epoch, float cost, void *user)
 {
     run *r = user;
     const double secs = now() - r->epoch_start;
+    r->train_seconds += secs;
     const size_t trained = r->cfg->limit - r->cfg->validation;
     double test_loss, test_acc, val_loss = NAN, val_acc = NAN;
     evaluate(r, &r->test, &test_loss, &test_acc);
     if (r->val.n) evaluate(r, &r->val, &val_loss, &val_acc);
     if (r->tty && !r->cfg->quiet) fprintf(stderr, "\r\033[K");
-    const double train_acc = r->cfg->regression ? NAN : r->seen ? (double)r->right / (double)r->seen : 0.0;
+    const double train_acc = r->cfg->regression || !r->seen ? NAN : (double)r->right / (double)r->seen;
     /* at most 80 columns: "epoch  3/20  train 0.4123 0.8512  val ...  test 0.4432 0.8401  1.2 s" */
     printf("epoch %*zu/%zu  train %.4f", (int)snprintf(NULL, 0, "%zu", r->cfg->train.epochs), epoch + 1,
            r->cfg->train.epochs, (double)cost);
-    if (!r->cfg->regression) printf(" %.4f", train_acc);
+    if (!r->cfg->regression) printf(isnan(train_acc) ? " -     " : " %.4f", train_acc);
     if (r->val.n) printf(r->cfg->regression ? "  val %.4f" : "  val %.4f %.4f", val_loss, val_acc);
     printf(r->cfg->regression ? "  test %.4f" : "  test %.4f %.4f", test_loss, test_acc);
     printf("  %.2f s\n", secs);
@@ -443,6 +460,14 @@ static int plot(const config *c, const curve *cv)
 
 int main(int argc, char **argv)
 {
+#ifdef NN_TRAIN_MPI
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    atexit(mpi_done);
+    MPI_Comm_rank(MPI_COMM_WORLD, &mpi_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &mpi_ranks);
+    if (mpi_rank != 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 speaks for the job */
+#endif
     config c = {.data_dir = "/usr/share/datasets/fashion-mnist", .hidden = NN_RELU,
                 .opt = nn_optimizer_default(NN_ADAM), .threads = 0,
                 .save = "nntrain-model.nnm", .csv = "nntrain-curve.csv", .svg = "nntrain-curve.svg"};
@@ -578,6 +603,10 @@ int main(int argc, char **argv)
         }
     }
 
+#ifdef NN_TRAIN_MPI
+    if (mpi_rank != 0) c.save = "", c.csv = "", c.svg = ""; /* rank 0 writes the files */
+    c.quiet = 1; /* no progress line: nn_mpi_train has no per-minibatch callback */
+#endif
     /* every output checked before the data is read and the training runs */
     check_output("--save", c.save);
     check_output("--csv", c.csv);
@@ -684,6 +713,9 @@ int main(int argc, char **argv)
     for (size_t l = 0; l < c.n_layers; l++)
         printf("  layer %zu  %6zu -> %-6zu %-10s %10zu parameters\n", l + 1, c.sizes[l], c.sizes[l + 1],
                nn_activation_name(acts[l]), c.sizes[l] * c.sizes[l + 1] + c.sizes[l + 1]);
+#ifdef NN_TRAIN_MPI
+    printf("  %d ranks under MPI; each:\n", mpi_ranks);
+#endif
     printf("  %s, lr %g (%s), batch %zu, %zu epochs; %s, %d threads\n",
            c.opt.kind == NN_ADAM ? "adam" : c.opt.kind == NN_MOMENTUM ? "momentum" : "sgd",
            (double)c.train.learning_rate,
@@ -699,10 +731,23 @@ int main(int argc, char **argv)
         fprintf(r.csv, "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,test_loss,"
                           "test_accuracy,seconds\n");
     }
+#ifndef NN_TRAIN_MPI
     c.train.on_batch = on_batch;
+#else
+    (void)on_batch;
+#endif
     r.epoch_start = now();
     const double t0 = now();
+#ifdef NN_TRAIN_MPI
+    nn_mpi_stats ms;
+    s = nn_mpi_train(r.net, MPI_COMM_WORLD, train.x, features, train.y, classes, n_train, &c.train, on_epoch, &r, &ms);
+    if (!s)
+        printf("%d ranks: %.0f samples/s for the whole job, %.1f %% of the training time in exchanges "
+               "(%.0f us a step)\n", mpi_ranks, (double)n_train * (double)r.cv.n / r.train_seconds,
+               100.0 * ms.exchange_seconds / r.train_seconds, ms.steps ? 1e6 * ms.exchange_seconds / (double)ms.steps : 0.0);
+#else
     s = nn_train(r.net, train.x, features, train.y, classes, n_train, &c.train, on_epoch, &r);
+#endif
     int csv_failed = 0;
     if (r.csv) {
         csv_failed = ferror(r.csv) != 0;
