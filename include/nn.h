@@ -361,6 +361,9 @@ typedef struct nn_train_options {
     size_t step_epochs;    /* NN_STEP: epochs per decay (0 means 1) */
     float gamma;           /* NN_STEP: decay factor */
     nn_batch_callback on_batch; /* optional */
+    size_t start_epoch;    /* resuming (nn_checkpoint_load): the first epoch to run; the
+                              shuffles of the epochs before it are replayed, so the run
+                              goes on exactly as if it had not stopped (0: from the start) */
 } nn_train_options;
 
 /* The learning rate nn_train uses in `epoch` (0-based) under `opt`. */
@@ -392,6 +395,16 @@ NN_API nn_status nn_train(nn_network *net, const float *x, size_t ldx, const flo
  * written). A save killed midway may leave PATH.tmp.<pid>.XXXXXX behind,
  * which the next save of PATH removes (docs/model-format.md). */
 NN_API nn_status nn_save(const nn_network *net, const char *path);
+
+/* A checkpoint: the model (as nn_save writes it), the optimizer with its
+ * state (velocity or Adam's moments and step count) and `next_epoch`, the
+ * epoch a resumed nn_train starts at (opt.start_epoch). Written atomically
+ * like nn_save (docs/model-format.md). nn_checkpoint_load gives a new
+ * network with all of that restored: training it on from next_epoch with
+ * the same data and options ends with the same bits as a run that never
+ * stopped. Errors as nn_save and nn_load. */
+NN_API nn_status nn_checkpoint_save(const nn_network *net, size_t next_epoch, const char *path);
+NN_API nn_status nn_checkpoint_load(nn_network **out, size_t *next_epoch, const char *path);
 
 /* Load a model saved by nn_save into a new network (*out, owned by the
  * caller). NN_ERR_IO (cannot read), NN_ERR_FORMAT (not a model, or

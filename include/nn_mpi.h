@@ -58,6 +58,12 @@ NN_API nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, si
                               size_t ldy, size_t m, const nn_train_options *opt, nn_epoch_callback callback,
                               void *user, nn_mpi_stats *stats);
 
+/* Each rank updates only its shard of the optimizer's state (velocity,
+ * Adam's moments); this collective hands every rank the whole of it, for a
+ * checkpoint (nn_checkpoint_save on one rank; every rank may then resume
+ * from it with opt.start_epoch). */
+NN_API nn_status nn_mpi_gather_optimizer(nn_network *net, MPI_Comm comm);
+
 #ifdef __cplusplus
 }
 #endif

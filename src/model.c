@@ -128,29 +128,21 @@ static void remove_stale_temps(const char *path)
     if (dir) closedir(dir);
 }
 
-nn_status nn_save(const nn_network *net, const char *path)
+/* Write n bytes to `path` through PATH.tmp.<pid>.XXXXXX, fsync, rename and
+ * a directory fsync: readers see the old file or the new one. */
+static nn_status write_atomically(const char *path, const uint8_t *buf, size_t n)
 {
-    if (!net || !path || !*path) return NN_ERR_INVALID_ARGUMENT;
-    /* nn_load refuses non-finite parameters: a file it cannot read back
-     * must not replace a good one */
-    if (!nn_all_finite(net->n_params, 1, net->params, net->n_params)) return NN_ERR_NON_FINITE;
-    uint8_t *buf;
-    size_t n;
-    nn_status s = encode(net, &buf, &n);
-    if (s) return s;
     remove_stale_temps(path);
     const size_t tlen = strlen(path) + 40;
     char *tmp = malloc(tlen);
-    if (!tmp) {
-        free(buf);
-        return NN_ERR_OUT_OF_MEMORY;
-    }
+    if (!tmp) return NN_ERR_OUT_OF_MEMORY;
     snprintf(tmp, tlen, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     const int fd = mkstemp(tmp);
     int ok = fd >= 0;
     ok = ok && write_all(fd, buf, n) && fsync(fd) == 0;
     if (fd >= 0 && close(fd) != 0) ok = 0;
     ok = ok && rename(tmp, path) == 0;
+    const int saved = errno;
     if (!ok && fd >= 0) unlink(tmp);
     if (ok) { /* make the rename itself durable */
         char *slash = strrchr(tmp, '/');
@@ -162,8 +154,23 @@ nn_status nn_save(const nn_network *net, const char *path)
         }
     }
     free(tmp);
-    free(buf);
+    errno = saved;
     return ok ? NN_OK : NN_ERR_IO;
+}
+
+nn_status nn_save(const nn_network *net, const char *path)
+{
+    if (!net || !path || !*path) return NN_ERR_INVALID_ARGUMENT;
+    /* nn_load refuses non-finite parameters: a file it cannot read back
+     * must not replace a good one */
+    if (!nn_all_finite(net->n_params, 1, net->params, net->n_params)) return NN_ERR_NON_FINITE;
+    uint8_t *buf;
+    size_t n;
+    nn_status s = encode(net, &buf, &n);
+    if (s) return s;
+    s = write_atomically(path, buf, n);
+    free(buf);
+    return s;
 }
 
 nn_status nn_load_memory(nn_network **out, const void *data, size_t size)
@@ -239,4 +246,129 @@ nn_status nn_load(nn_network **out, const char *path)
     nn_status s = err || got != size ? NN_ERR_IO : nn_load_memory(out, buf, size);
     free(buf);
     return s;
+}
+
+/* ---- checkpoints: the model, the optimizer and where training stands ---- */
+
+static const uint8_t CKPT_MAGIC[8] = {'n', 'n', 'c', 'k', 'p', 't', 0, 0};
+#define CKPT_FIXED (8 + 4 + 4 + 8)          /* magic, version, reserved, model bytes */
+#define CKPT_OPT (4 + 5 * 4 + 8 + 8)        /* kind, 5 hyper-parameters, steps, next epoch */
+
+static size_t state_arrays(nn_optimizer_kind kind) { return kind == NN_ADAM ? 2 : kind == NN_MOMENTUM ? 1 : 0; }
+
+nn_status nn_checkpoint_save(const nn_network *net, size_t next_epoch, const char *path)
+{
+    if (!net || !path || !*path) return NN_ERR_INVALID_ARGUMENT;
+    if (!nn_all_finite(net->n_params, 1, net->params, net->n_params)) return NN_ERR_NON_FINITE;
+    uint8_t *model;
+    size_t model_n;
+    nn_status s = encode(net, &model, &model_n);
+    if (s) return s;
+    const size_t arrays = state_arrays(net->opt.kind), P = net->n_params;
+    size_t n, t;
+    if (!nn_mul_size(arrays * 4, P, &t) || !nn_add_size(CKPT_FIXED + CKPT_OPT + 8, model_n, &n) ||
+        !nn_add_size(n, t, &n)) {
+        free(model);
+        return NN_ERR_OVERFLOW;
+    }
+    uint8_t *buf = malloc(n), *p = buf;
+    if (!buf) {
+        free(model);
+        return NN_ERR_OUT_OF_MEMORY;
+    }
+    memcpy(p, CKPT_MAGIC, 8);
+    put_u32(p + 8, 1), put_u32(p + 12, 0), put_u64(p + 16, model_n);
+    p += CKPT_FIXED;
+    memcpy(p, model, model_n), p += model_n;
+    free(model);
+    const float hyper[5] = {net->opt.momentum, net->opt.beta1, net->opt.beta2, net->opt.epsilon, net->opt.weight_decay};
+    put_u32(p, (uint32_t)net->opt.kind), p += 4;
+    for (int i = 0; i < 5; i++, p += 4) {
+        uint32_t bits;
+        memcpy(&bits, &hyper[i], 4);
+        put_u32(p, bits);
+    }
+    put_u64(p, net->opt_steps), p += 8;
+    put_u64(p, next_epoch), p += 8;
+    for (size_t a = 0; a < arrays; a++) {
+        const float *src = a ? net->opt_v : net->opt_m;
+        for (size_t i = 0; i < P; i++, p += 4) {
+            uint32_t bits;
+            memcpy(&bits, &src[i], 4);
+            put_u32(p, bits);
+        }
+    }
+    put_u64(p, fnv1a(buf, n - 8));
+    s = write_atomically(path, buf, n);
+    free(buf);
+    return s;
+}
+
+nn_status nn_checkpoint_load(nn_network **out, size_t *next_epoch, const char *path)
+{
+    if (!out || !next_epoch || !path) return NN_ERR_INVALID_ARGUMENT;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NN_ERR_IO;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size < 0) {
+        fclose(f);
+        return NN_ERR_IO;
+    }
+    const size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        return NN_ERR_OUT_OF_MEMORY;
+    }
+    const size_t got = fread(buf, 1, size, f);
+    const int err = ferror(f);
+    fclose(f);
+    nn_status s = err || got != size ? NN_ERR_IO : NN_OK;
+    nn_network *net = NULL;
+    size_t model_n = 0;
+    if (!s && size < CKPT_FIXED) s = size >= 8 && memcmp(buf, CKPT_MAGIC, 8) ? NN_ERR_FORMAT : NN_ERR_TRUNCATED;
+    if (!s && memcmp(buf, CKPT_MAGIC, 8) != 0) s = NN_ERR_FORMAT;
+    if (!s && get_u32(buf + 8) != 1) s = NN_ERR_VERSION;
+    if (!s) {
+        const uint64_t mn = get_u64(buf + 16);
+        if (mn > size - CKPT_FIXED) s = NN_ERR_TRUNCATED;
+        else model_n = (size_t)mn;
+    }
+    if (!s && size - CKPT_FIXED - model_n < CKPT_OPT + 8) s = NN_ERR_TRUNCATED;
+    if (!s && get_u64(buf + size - 8) != fnv1a(buf, size - 8)) s = NN_ERR_CHECKSUM;
+    if (!s) s = nn_load_memory(&net, buf + CKPT_FIXED, model_n);
+    if (!s) {
+        const uint8_t *p = buf + CKPT_FIXED + model_n;
+        nn_optimizer o = {.kind = (nn_optimizer_kind)get_u32(p)};
+        float hyper[5];
+        for (int i = 0; i < 5; i++) {
+            const uint32_t bits = get_u32(p + 4 + 4 * i);
+            memcpy(&hyper[i], &bits, 4);
+        }
+        o.momentum = hyper[0], o.beta1 = hyper[1], o.beta2 = hyper[2], o.epsilon = hyper[3], o.weight_decay = hyper[4];
+        const uint64_t steps = get_u64(p + 24), epoch = get_u64(p + 32);
+        p += CKPT_OPT;
+        const size_t arrays = get_u32(buf + CKPT_FIXED + model_n) <= NN_ADAM ? state_arrays(o.kind) : 0;
+        const size_t P = net->n_params;
+        if (get_u32(buf + CKPT_FIXED + model_n) > NN_ADAM) s = NN_ERR_FORMAT;
+        else if ((size_t)(buf + size - 8 - p) != arrays * 4 * P) s = NN_ERR_FORMAT;
+        else if (epoch > SIZE_MAX) s = NN_ERR_FORMAT;
+        else if ((s = nn_set_optimizer(net, &o))) s = s == NN_ERR_OUT_OF_MEMORY ? s : NN_ERR_FORMAT;
+        for (size_t a = 0; !s && a < arrays; a++) {
+            float *dst = a ? net->opt_v : net->opt_m;
+            for (size_t i = 0; i < P; i++, p += 4) {
+                const uint32_t bits = get_u32(p);
+                memcpy(&dst[i], &bits, 4);
+            }
+            if (!nn_all_finite(P, 1, dst, P)) s = NN_ERR_NON_FINITE;
+        }
+        if (!s) net->opt_steps = steps, *next_epoch = (size_t)epoch;
+    }
+    free(buf);
+    if (s) {
+        nn_network_destroy(net);
+        return s;
+    }
+    *out = net;
+    return NN_OK;
 }

@@ -42,7 +42,8 @@ static void agreement(const nn_network *net, const float *x, size_t ldx, const f
     const float o_reals[] = {net->opt.momentum, net->opt.beta1, net->opt.beta2, net->opt.epsilon,
                              net->opt.weight_decay};
     out[1] = fnv(fnv(0xcbf29ce484222325ull, o_ints, sizeof o_ints), o_reals, sizeof o_reals);
-    const uint64_t t_ints[] = {o->epochs, o->batch_size, o->shuffle_seed, (uint64_t)o->schedule, o->step_epochs, m};
+    const uint64_t t_ints[] = {o->epochs, o->batch_size, o->shuffle_seed, (uint64_t)o->schedule, o->step_epochs, m,
+                               o->start_epoch};
     const float t_reals[] = {o->learning_rate, o->gamma};
     out[2] = fnv(fnv(0xcbf29ce484222325ull, t_ints, sizeof t_ints), t_reals, sizeof t_reals);
     const size_t n_in = net->layers[0].in, n_out = net->layers[net->n_layers - 1].out;
@@ -167,8 +168,9 @@ static nn_status train(nn_network *net, job *jb, const float *x, size_t ldx, con
     const int minibatch = bs < m;
     for (size_t i = 0; minibatch && i < m; i++) perm[i] = i;
     uint64_t rng = opt->shuffle_seed;
+    nn_replay_shuffles(perm, m, minibatch ? opt->start_epoch : 0, &rng);
     nn_status s = NN_OK;
-    for (size_t epoch = 0; epoch < opt->epochs && !s; epoch++) {
+    for (size_t epoch = opt->start_epoch; epoch < opt->epochs && !s; epoch++) {
         keep_state(net, backup);
         const uint64_t steps = net->opt_steps;
         for (size_t i = m; minibatch && i > 1; i--) { /* Fisher–Yates, as nn_train */
@@ -251,5 +253,26 @@ nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ld
     jb.stats.seconds = MPI_Wtime() - start;
     if (stats) *stats = jb.stats;
     free(ints), free(send), free(pieces), free(costs), free(xb), free(yb), free(backup), free(perm);
+    return s;
+}
+
+nn_status nn_mpi_gather_optimizer(nn_network *net, MPI_Comm comm)
+{
+    if (!net) return NN_ERR_INVALID_ARGUMENT;
+    int rank, ranks;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &ranks) != MPI_SUCCESS)
+        return nn_fail(net, NN_ERR_IO, "MPI_Comm_rank/size failed");
+    if (net->n_params > INT_MAX) return nn_fail(net, NN_ERR_OVERFLOW, "more parameters than MPI counts hold");
+    const size_t P = net->n_params, R = (size_t)ranks;
+    int *counts = malloc(2 * R * sizeof *counts);
+    if (!counts) return nn_fail(net, NN_ERR_OUT_OF_MEMORY, "nn_mpi_gather_optimizer");
+    for (size_t q = 0; q < R; q++) counts[R + q] = (int)(P * q / R), counts[q] = (int)(P * (q + 1) / R - P * q / R);
+    float *arrays[2] = {net->opt_m, net->opt_v};
+    nn_status s = NN_OK;
+    for (int a = 0; a < 2 && !s; a++)
+        if (arrays[a] && MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, arrays[a], counts, counts + R, MPI_FLOAT, comm) !=
+                             MPI_SUCCESS)
+            s = nn_fail(net, NN_ERR_IO, "MPI_Allgatherv of the optimizer state failed");
+    free(counts);
     return s;
 }

@@ -104,6 +104,10 @@ size_t nn_small_work_floats(const nn_network *net, const nn_kernels *kr);
 nn_status nn_small_run(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
                        const float *y, size_t ldy, size_t m, float *out, size_t ldo, float *cost);
 
+/* The shuffles of `epochs` epochs of nn_train applied to perm[0..m) and
+ * *rng: where a resumed run (start_epoch) picks up. */
+void nn_replay_shuffles(size_t *perm, size_t m, size_t epochs, uint64_t *rng);
+
 /* Validate the network argument and a batch; clears the error message. */
 nn_status nn_check_batch(nn_network *net, const float *x, size_t ldx, const float *y,
                          size_t ldy, size_t m, int need_y);

@@ -196,6 +196,16 @@ static void gather_next_chunk(void *ctx, size_t c, size_t end)
     }
 }
 
+void nn_replay_shuffles(size_t *perm, size_t m, size_t epochs, uint64_t *rng)
+{
+    for (size_t e = 0; e < epochs; e++)
+        for (size_t i = m; i > 1; i--) { /* Fisher–Yates, as every epoch of nn_train */
+            const size_t j = (size_t)(nn_splitmix64(rng) % i);
+            const size_t t = perm[i - 1];
+            perm[i - 1] = perm[j], perm[j] = t;
+        }
+}
+
 /* The parameters, then each optimizer state array (opt_m, opt_v), into
  * `to`; and back. The step count goes with them (Adam's bias correction). */
 static void save_state(const nn_network *net, float *to, size_t arrays)
@@ -253,8 +263,9 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
     }
     for (size_t i = 0; minibatch && i < m; i++) perm[i] = i;
     uint64_t rng = opt->shuffle_seed;
+    nn_replay_shuffles(perm, m, minibatch ? opt->start_epoch : 0, &rng);
 
-    for (size_t epoch = 0; epoch < opt->epochs && !s; epoch++) {
+    for (size_t epoch = opt->start_epoch; epoch < opt->epochs && !s; epoch++) {
         save_state(net, backup, state_arrays);
         const uint64_t steps_before = net->opt_steps;
         for (size_t i = m; minibatch && i > 1; i--) { /* Fisher–Yates */

@@ -494,6 +494,69 @@ START_TEST(csv_reading)
 }
 END_TEST
 
+static int stop_after_two(size_t epoch, float cost, void *user)
+{
+    (void)cost, (void)user;
+    return epoch == 1;
+}
+
+/* A checkpoint taken mid-run and resumed (opt.start_epoch) ends with the
+ * very bits of the run that never stopped, for momentum and Adam (their
+ * state and step count travel in the file); damage is reported. */
+START_TEST(checkpoint_resume_is_bitwise)
+{
+    const size_t sizes[] = {6, 9, 4};
+    const nn_activation acts[] = {NN_LEAKY_RELU, NN_SOFTMAX};
+    float *x = tu_random(6 * 200, 4, -1, 1), y[4 * 200] = {0};
+    for (int j = 0; j < 200; j++) y[j * 4 + j % 4] = 1.0f;
+    const nn_optimizer_kind kinds[] = {NN_SGD, NN_MOMENTUM, NN_ADAM};
+    for (int k = 0; k < 3; k++) {
+        nn_optimizer o = nn_optimizer_default(kinds[k]);
+        o.weight_decay = 1e-4f;
+        nn_network *whole, *half, *resumed = NULL;
+        ck_assert_int_eq(nn_network_create(&whole, 2, sizes, acts, NN_CROSS_ENTROPY, 9), NN_OK);
+        ck_assert_int_eq(nn_network_create(&half, 2, sizes, acts, NN_CROSS_ENTROPY, 9), NN_OK);
+        nn_set_optimizer(whole, &o), nn_set_optimizer(half, &o);
+        nn_train_options opt = {.epochs = 5, .batch_size = 16, .learning_rate = 0.05f, .shuffle_seed = 8,
+                                .schedule = NN_COSINE};
+        ck_assert_int_eq(nn_train(whole, x, 6, y, 4, 200, &opt, NULL, NULL), NN_OK);
+        /* the same 5-epoch run (same cosine schedule), stopped after its second epoch */
+        ck_assert_int_eq(nn_train(half, x, 6, y, 4, 200, &opt, stop_after_two, NULL), NN_OK);
+        ck_assert_int_eq(nn_checkpoint_save(half, 2, "t_ck.nnc"), NN_OK);
+        size_t next = 0;
+        ck_assert_int_eq(nn_checkpoint_load(&resumed, &next, "t_ck.nnc"), NN_OK);
+        ck_assert_uint_eq(next, 2);
+        ck_assert_uint_eq(nn_weights_digest(resumed), nn_weights_digest(half));
+        opt.start_epoch = next;
+        ck_assert_int_eq(nn_train(resumed, x, 6, y, 4, 200, &opt, NULL, NULL), NN_OK);
+        ck_assert_msg(nn_weights_digest(resumed) == nn_weights_digest(whole), "optimizer %d: resumed run differs", k);
+        nn_network_destroy(whole), nn_network_destroy(half), nn_network_destroy(resumed);
+    }
+    /* damage */
+    FILE *f = fopen("t_ck.nnc", "rb");
+    uint8_t buf[8192];
+    const size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    nn_network *net = NULL;
+    size_t next;
+    buf[n / 2] ^= 0x10;
+    write_plain("t_ck_bad.nnc", buf, n);
+    ck_assert_int_eq(nn_checkpoint_load(&net, &next, "t_ck_bad.nnc"), NN_ERR_CHECKSUM);
+    buf[n / 2] ^= 0x10;
+    write_plain("t_ck_bad.nnc", buf, n - 5);
+    const nn_status cut = nn_checkpoint_load(&net, &next, "t_ck_bad.nnc");
+    ck_assert(cut == NN_ERR_CHECKSUM || cut == NN_ERR_TRUNCATED);
+    nn_network *model = NULL;
+    ck_assert_int_eq(nn_network_create(&model, 2, sizes, acts, NN_CROSS_ENTROPY, 9), NN_OK);
+    ck_assert_int_eq(nn_save(model, "t_ck_model.nnm"), NN_OK);
+    ck_assert_int_eq(nn_checkpoint_load(&net, &next, "t_ck_model.nnm"), NN_ERR_FORMAT); /* a model, not a checkpoint */
+    ck_assert_int_eq(nn_checkpoint_load(&net, &next, "t_ck_missing.nnc"), NN_ERR_IO);
+    ck_assert_ptr_null(net);
+    nn_network_destroy(model);
+    free(x);
+}
+END_TEST
+
 /* 784-128-10 with Adam on the first 10000 training images for 2 epochs: far
  * above chance (0.1) on 2000 test images. Skipped (passes) without data. */
 START_TEST(fashion_mnist_slice_trains)
@@ -539,6 +602,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, killed_save_leftovers_are_cleaned, sigkill_during_saves, non_finite_model_is_not_saved, csv_reading, fashion_mnist_slice_trains};
+    const TTest *const tests[] = {idx_valid_files, idx_bad_files, idx_gzip_damage_is_detected, model_round_trip_is_bitwise, model_corrupt_files, interrupted_save_keeps_old_model, killed_save_leftovers_are_cleaned, sigkill_during_saves, non_finite_model_is_not_saved, csv_reading, checkpoint_resume_is_bitwise, fashion_mnist_slice_trains};
     return tu_main("io", 300, tests, sizeof tests / sizeof *tests);
 }
