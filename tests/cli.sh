@@ -50,6 +50,13 @@ if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
   if [ -e pwned ] || [ -e pwned2 ]; then bad "a file name reached a shell"; else ok; fi
   if [ -s "$evil" ] && grep -q "<svg" "$evil" && grep -q "best epoch" "$evil"; then ok; else bad "no SVG at '$evil'"; fi
   if [ -s m.nnm ] && [ "$(head -1 c.csv)" = "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,test_loss,test_accuracy,seconds" ]; then ok; else bad "model or CSV missing"; fi
+  # interrupted (--stop-after) and resumed from the checkpoint: the bits of the whole run
+  whole=$("$nt" --limit 1500 --epochs 4 --save '' --csv '' --svg '' | grep "weights digest")
+  expect 0 "stopped after epoch 2" "$nt" --limit 1500 --epochs 4 --save '' --csv '' --svg '' --checkpoint ck.nnc --stop-after 2
+  resumed=$("$nt" --limit 1500 --epochs 4 --save '' --csv '' --svg '' --resume ck.nnc | grep "weights digest")
+  [ -n "$whole" ] && [ "$whole" = "$resumed" ] && ok || bad "resumed run '$resumed' vs whole '$whole'"
+  expect 2 "^nntrain: --resume takes the network" "$nt" --resume ck.nnc --layers 784-10
+  expect 1 "^nntrain: --resume m.nnm: bad file format" "$nt" --resume m.nnm --epochs 4
   # uncompressed IDX works too
   gzip -dc "$fm/t10k-images-idx3-ubyte.gz" > t10k-images; gzip -dc "$fm/t10k-labels-idx1-ubyte.gz" > t10k-labels
   expect 0 "test [0-9.]+ 0\\.[0-9]+" "$nt" --train-images t10k-images --train-labels t10k-labels --test-images t10k-images --test-labels t10k-labels --limit 500 --epochs 1 --save '' --csv '' --svg ''

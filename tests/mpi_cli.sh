@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # nntrain-mpi under mpiexec (CTest, when MPI was found): rank 0 alone
 # prints and saves; the same weights for 1 and 2 threads per rank; the
-# saved model scores with nnpredict. Usage: mpi_cli.sh BUILD_DIR MPIEXEC
+# saved model scores with nnpredict; a rank killed mid-run fails the job
+# at once, and --resume from its last checkpoint reaches the uninterrupted
+# run's weights. Usage: mpi_cli.sh BUILD_DIR MPIEXEC
 set -u
 build=$1 mpiexec=$2
 work=$(mktemp -d)
@@ -16,9 +18,9 @@ if [ ! -f "$fm/train-images-idx3-ubyte.gz" ]; then
   echo "mpi_cli: 0 passed, 0 failed"
   exit 0
 fi
-run() { "$mpiexec" -n 2 --oversubscribe --bind-to none "$build/nntrain-mpi" --limit 600 --epochs 2 "$@" 2>&1; }
-out1=$(run --threads 1 --save m1.nnm --csv c.csv --svg c.svg); rc1=$?
-out2=$(run --threads 2 --save m2.nnm --csv '' --svg ''); rc2=$?
+run() { "$mpiexec" -n 2 --oversubscribe --bind-to none "$build/nntrain-mpi" "$@" 2>&1; }
+out1=$(run --limit 600 --epochs 2 --threads 1 --save m1.nnm --csv c.csv --svg c.svg); rc1=$?
+out2=$(run --limit 600 --epochs 2 --threads 2 --save m2.nnm --csv '' --svg ''); rc2=$?
 [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && ok || bad "exit $rc1 / $rc2: $out1"
 [ "$(grep -c '^epoch 2/2' <<<"$out1")" -eq 1 ] && ok || bad "epoch lines printed by more than rank 0: $out1"
 grep -q "^2 ranks: [0-9]* samples/s" <<<"$out1" && ok || bad "no samples/s line: $out1"
@@ -27,5 +29,19 @@ d1=$(grep "weights digest" <<<"$out1") d2=$(grep "weights digest" <<<"$out2")
 [ -s m1.nnm ] && [ -s c.csv ] && grep -q "<svg" c.svg && ok || bad "rank 0's files missing"
 "$build/nnpredict" m1.nnm --images "$fm/t10k-images-idx3-ubyte.gz" --labels "$fm/t10k-labels-idx1-ubyte.gz" \
   | grep -q "accuracy 0\.[5-9]" && ok || bad "the saved model does not score"
+# a rank killed mid-run: the job fails at once; resuming from the last
+# checkpoint ends with the uninterrupted run's weights
+long=(--limit 1000 --epochs 150 --threads 1 --save '' --csv '' --svg '')
+want=$(run "${long[@]}" | grep "weights digest")
+"$mpiexec" -n 2 --oversubscribe --bind-to none "$build/nntrain-mpi" "${long[@]}" --checkpoint ck.nnc >job.log 2>&1 &
+job=$!
+for _ in $(seq 200); do [ -s ck.nnc ] && break; sleep 0.05; done
+victim=$(pgrep -f "nntrain-mpi --limit 1000" | tail -1)
+[ -n "$victim" ] && kill -9 "$victim"
+start=$(date +%s)
+wait "$job"; jrc=$?
+[ $jrc -ne 0 ] && [ $(( $(date +%s) - start )) -le 30 ] && ok || bad "killed job: exit $jrc after $(( $(date +%s) - start )) s"
+got=$(run "${long[@]}" --resume ck.nnc | grep "weights digest")
+[ -n "$want" ] && [ "$got" = "$want" ] && ok || bad "resumed after a kill: '$got', uninterrupted '$want'"
 echo "mpi_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -53,7 +53,8 @@ typedef struct config {
     nn_train_options train;
     size_t limit, validation, patience;
     int threads, quiet, layers_given;
-    const char *save, *csv, *svg, *isa, *init;
+    const char *save, *csv, *svg, *isa, *init, *checkpoint, *resume;
+    size_t stop_after; /* stop once this many epochs are done, as if interrupted (0: never) */
     /* CSV data: label field (1-based; 0 = the last) for a classifier, or a
      * range of target fields for a regressor (identity output, MSE) */
     const char *train_csv, *test_csv;
@@ -142,6 +143,11 @@ static void usage(FILE *f)
             "  --isa NAME             force scalar, avx2, avx512 or neon\n"
             "output\n"
             "  --save FILE            model file (default nntrain-model.nnm; '' to skip)\n"
+            "  --checkpoint FILE      after every epoch, the network, optimizer state and\n"
+            "                         position, for --resume\n"
+            "  --resume FILE          go on from a checkpoint: the same data and options give\n"
+            "                         the bits of a run that never stopped\n"
+            "  --stop-after N         stop after epoch N, as if interrupted (with --checkpoint)\n"
             "  --csv FILE             training curve (default nntrain-curve.csv)\n"
             "  --svg FILE             plot of the curve (default nntrain-curve.svg; '' to skip)\n"
             "  --quiet                no progress bar\n"
@@ -408,6 +414,28 @@ static int on_epoch(size_t epoch, float cost, void *user)
         return 1;
     }
     int stop = 0;
+    if (r->cfg->checkpoint && *r->cfg->checkpoint) {
+#ifdef NN_TRAIN_MPI
+        /* each rank has updated only its shard of the optimizer's state */
+        nn_status gs = nn_mpi_gather_optimizer(r->net, MPI_COMM_WORLD);
+        if (gs) r->save_status = gs;
+        if (mpi_rank == 0 && !gs)
+#endif
+        {
+            errno = 0;
+            nn_status cs = nn_checkpoint_save(r->net, epoch + 1, r->cfg->checkpoint);
+            if (cs) {
+                fprintf(stderr, "nntrain: --checkpoint %s: %s%s%s\n", r->cfg->checkpoint, nn_strerror(cs),
+                        cs == NN_ERR_IO && errno ? ": " : "", cs == NN_ERR_IO && errno ? strerror(errno) : "");
+                r->save_status = cs;
+                stop = 1;
+            }
+        }
+    }
+    if (r->cfg->stop_after && epoch + 1 >= r->cfg->stop_after) {
+        printf("stopped after epoch %zu (--stop-after)\n", epoch + 1);
+        stop = 1;
+    }
     if (r->cfg->patience && r->val.n) {
         if (val_loss < r->best_val) {
             r->best_val = val_loss, r->since_best = 0;
@@ -485,7 +513,8 @@ int main(int argc, char **argv)
         {"threads", 1, 0, 't'}, {"isa", 1, 0, 13}, {"save", 1, 0, 14}, {"csv", 1, 0, 15},
         {"svg", 1, 0, 16}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"train-csv", 1, 0, 17},
         {"test-csv", 1, 0, 18}, {"label-field", 1, 0, 19}, {"classes", 1, 0, 20}, {"target-fields", 1, 0, 21},
-        {"init", 1, 0, 22}, {0, 0, 0, 0}};
+        {"init", 1, 0, 22}, {"checkpoint", 1, 0, 23}, {"resume", 1, 0, 24}, {"stop-after", 1, 0, 25},
+        {0, 0, 0, 0}};
     int ch, idx = -1;
     opterr = 0; /* our own messages, naming the flag */
     while ((ch = getopt_long(argc, argv, ":", opts, &idx)) != -1) {
@@ -511,6 +540,9 @@ int main(int argc, char **argv)
             c.regression = 1;
             break;
         case 22: c.init = optarg; break;
+        case 23: c.checkpoint = optarg; break;
+        case 24: c.resume = optarg; break;
+        case 25: c.stop_after = parse_count(flag, optarg, 1, MAX_EPOCHS); break;
         case 'l':
             c.layers_given = 1;
             if (!parse_layers(optarg, &c)) {
@@ -585,6 +617,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "nntrain: --target-fields (regression) excludes --label-field and --classes\n");
         return 2;
     }
+    if (c.resume && (c.init || c.layers_given)) {
+        fprintf(stderr, "nntrain: --resume takes the network and optimizer from the checkpoint: drop %s\n",
+                c.init ? "--init" : "--layers");
+        return 2;
+    }
     if (c.init && c.layers_given) {
         fprintf(stderr, "nntrain: --init takes the layers from the model: drop --layers\n");
         return 2;
@@ -611,6 +648,10 @@ int main(int argc, char **argv)
     check_output("--save", c.save);
     check_output("--csv", c.csv);
     check_output("--svg", c.svg);
+#ifdef NN_TRAIN_MPI
+    if (mpi_rank == 0)
+#endif
+        check_output("--checkpoint", c.checkpoint);
 
     char paths[4][4096];
     const char *names[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -624,23 +665,32 @@ int main(int argc, char **argv)
     run r = {.cfg = &c, .tty = isatty(2), .best_val = INFINITY};
     int rc = 1;
     nn_network *init = NULL;
-    if (c.init) { /* the model first: it decides the outputs */
-        nn_status ls = nn_load(&init, c.init);
+    if (c.init || c.resume) { /* the model first: it decides the outputs */
+        size_t next = 0;
+        errno = 0;
+        nn_status ls = c.resume ? nn_checkpoint_load(&init, &next, c.resume) : nn_load(&init, c.init);
+        const char *flag = c.resume ? "--resume" : "--init", *path = c.resume ? c.resume : c.init;
         if (ls) {
-            fprintf(stderr, "nntrain: --init %s: %s%s%s\n", c.init, nn_strerror(ls), ls == NN_ERR_IO ? ": " : "",
+            fprintf(stderr, "nntrain: %s %s: %s%s%s\n", flag, path, nn_strerror(ls), ls == NN_ERR_IO ? ": " : "",
                     ls == NN_ERR_IO ? strerror(errno) : "");
             goto done;
         }
+        if (c.resume && next >= c.train.epochs) {
+            fprintf(stderr, "nntrain: --resume %s: the checkpoint is after epoch %zu of %zu: nothing left\n", path,
+                    next, c.train.epochs);
+            goto done;
+        }
+        c.train.start_epoch = next;
         c.n_layers = nn_network_layers(init);
         for (size_t l = 0; l <= c.n_layers; l++) c.sizes[l] = nn_network_units(init, l);
         if ((nn_network_loss(init) == NN_MSE) != c.regression) {
-            fprintf(stderr, "nntrain: --init %s is a %s; the data given is for a %s\n", c.init,
+            fprintf(stderr, "nntrain: %s %s is a %s; the data given is for a %s\n", flag, path,
                     nn_network_loss(init) == NN_MSE ? "regressor (MSE)" : "classifier (softmax)",
                     c.regression ? "regressor" : "classifier");
             goto done;
         }
         if (!c.regression && c.classes && c.classes != c.sizes[c.n_layers]) {
-            fprintf(stderr, "nntrain: --init %s has %zu outputs, --classes says %zu\n", c.init, c.sizes[c.n_layers],
+            fprintf(stderr, "nntrain: %s %s has %zu outputs, --classes says %zu\n", flag, path, c.sizes[c.n_layers],
                     c.classes);
             goto done;
         }
@@ -690,7 +740,7 @@ int main(int argc, char **argv)
             acts[l] = l + 1 == c.n_layers ? (c.regression ? NN_IDENTITY : NN_SOFTMAX) : c.hidden;
         s = nn_network_create(&r.net, c.n_layers, c.sizes, acts, c.regression ? NN_MSE : NN_CROSS_ENTROPY, seed);
     }
-    if (!s) s = nn_set_optimizer(r.net, &c.opt);
+    if (!s && !c.resume) s = nn_set_optimizer(r.net, &c.opt); /* a checkpoint brings its own, with its state */
     if (!s) s = nn_set_threads(r.net, c.threads);
     r.out = malloc(classes * c.train.batch_size * sizeof(float));
     double *cv = calloc(7 * c.train.epochs, sizeof *cv);
