@@ -15,9 +15,10 @@
  *
  * Determinism: for a given ISA and rank count the parameters are bitwise
  * identical on every rank, for every thread count and every run; with one
- * rank they are those of a plain loop of nn_gradient + nn_step over the
- * same minibatches. Different rank counts differ by rounding only (each
- * slice's mean is taken apart and the slices are then added).
+ * rank they are nn_train's own (the same minibatches and steps). Different
+ * rank counts differ by rounding only (each slice's gradient is taken
+ * apart, then the slices are added; one rank fuses the update into the
+ * weight-gradient product as nn_train does).
  */
 #ifndef NN_MPI_H
 #define NN_MPI_H

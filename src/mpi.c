@@ -81,6 +81,16 @@ static nn_status step(nn_network *net, job *jb, const float *x, size_t ldx, cons
     const size_t s0 = nb * r / R, ns = nb * (r + 1) / R - s0;
     float local[2] = {0.0f, 0.0f}; /* this slice's share of the cost, its status */
     nn_status s = NN_OK;
+    if (R == 1) { /* alone: nn_train's own step (the update fused into the products), same bits */
+        for (size_t j = 0; j < nb; j++) {
+            const size_t c = idx ? idx[j] : col0 + j;
+            memcpy(xb + j * n_in, x + c * ldx, n_in * sizeof(float));
+            memcpy(yb + j * n_out, y + c * ldy, n_out * sizeof(float));
+        }
+        s = nn_train_step_unchecked(net, xb, n_in, yb, n_out, nb, lr, cost, NULL);
+        jb->stats.steps++;
+        return s;
+    }
     if (ns) {
         for (size_t j = 0; j < ns; j++) {
             const size_t c = idx ? idx[s0 + j] : col0 + s0 + j;
@@ -97,14 +107,7 @@ static nn_status step(nn_network *net, job *jb, const float *x, size_t ldx, cons
     } else {
         memset(jb->send, 0, P * sizeof(float));
     }
-    if (R == 1) { /* alone: the gradient is the minibatch's, in place */
-        if (s) return s;
-        const nn_update u = nn_update_begin(net, lr);
-        *cost = local[0];
-        if (isfinite(local[0])) update_shard(net, nn_kernels_active(), &u, 0, P);
-        jb->stats.steps++;
-        return NN_OK;
-    }
+
     /* every rank takes part in every exchange, failed or not, so that a
      * failure on one rank cannot leave the others waiting */
     double t0 = MPI_Wtime();

@@ -29,6 +29,11 @@ d1=$(grep "weights digest" <<<"$out1") d2=$(grep "weights digest" <<<"$out2")
 [ -s m1.nnm ] && [ -s c.csv ] && grep -q "<svg" c.svg && ok || bad "rank 0's files missing"
 "$build/nnpredict" m1.nnm --images "$fm/t10k-images-idx3-ubyte.gz" --labels "$fm/t10k-labels-idx1-ubyte.gz" \
   | grep -q "accuracy 0\.[5-9]" && ok || bad "the saved model does not score"
+# one rank: nntrain's own weights
+single=$("$build/nntrain" --limit 600 --epochs 2 --threads 2 --save '' --csv '' --svg '' | grep "weights digest")
+one=$("$mpiexec" -n 1 --bind-to none "$build/nntrain-mpi" --limit 600 --epochs 2 --threads 2 --save '' --csv '' --svg '' \
+      2>&1 | grep "weights digest")
+[ -n "$single" ] && [ "$single" = "$one" ] && ok || bad "nntrain-mpi -n 1 '$one' vs nntrain '$single'"
 # a rank killed mid-run: the job fails at once; resuming from the last
 # checkpoint ends with the uninterrupted run's weights
 long=(--limit 1000 --epochs 150 --threads 1 --save '' --csv '' --svg '')
