@@ -22,7 +22,9 @@
  *    library unless a function says the caller frees it.
  *
  * Thread safety: different networks may be used concurrently from different
- * threads. One network must not be used by two threads at once. nn_set_isa()
+ * threads. One network must not be used by two threads at once, except
+ * through nn_predict, which only reads it (any number of threads, each
+ * with its own workspace, while nobody changes the network). nn_set_isa()
  * must not race with any other call (call it at start-up).
  */
 #ifndef NN_H
