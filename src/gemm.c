@@ -271,15 +271,8 @@ size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int thread
 
 int nn_gemm_threads(const nn_gemm_args *g, int threads)
 {
-    /* nnbench on Zen 4: at 0.5 MFLOP per thread a second thread still wins on
-     * the skinny MLP products (10x256x256 NT: 84 -> 125 GFLOP/s); below that
-     * the fork/join and barrier cost more than it gives back. */
     const double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
-    const double per_thread = 5.0e5;
-    int useful = (int)(flops / per_thread);
-    if (useful < 1) useful = 1;
-    if (threads > useful) threads = useful;
-    return threads < 1 ? 1 : threads;
+    return nn_worth_threads(threads, flops, NN_MIN_FLOPS_PER_THREAD, 0);
 }
 
 /* Store an MR x NR tile computed into `tile` (column-major, ld MR) to Cᵀ. */

@@ -121,4 +121,15 @@ static inline size_t nn_line_floats(size_t n)
 /* Resolve the thread count (0: the machine default). */
 int nn_resolve_threads(int threads);
 
+/* The thread policy (topology.c), one rule for all: a thread is worth its
+ * fork/join and barriers (a few microseconds) only with at least a minimum
+ * of work, counted in the unit of each kind of work below; the result is
+ * at most `threads` (already resolved), at most `parts` (0: no limit), and
+ * at least 1. The minimums, as measured: */
+#define NN_MIN_FLOPS_PER_THREAD 5.0e5 /* a GEMM (nnbench, Zen 4: 10x256x256 NT goes 84 -> 125
+                                         GFLOP/s on 2 threads at this size, loses below it) */
+#define NN_MIN_ELEMENT_OPS_PER_THREAD 32768.0 /* elementwise steps, reductions, gathers */
+#define NN_MIN_MACS_PER_THREAD 32768.0        /* nn_predict's layers over a few columns */
+int nn_worth_threads(int threads, double work, double min_per_thread, size_t parts);
+
 #endif /* NN_INTERNAL_H */

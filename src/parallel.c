@@ -31,19 +31,11 @@ void nn_free_lines(void *p)
     free((unsigned char *)p - shift);
 }
 
-/* Below this many element-operations per thread, one thread is faster
- * (fork/join costs a few microseconds). */
-#define MIN_WORK_PER_THREAD 32768
-
 /* Threads worth using for `work` element-operations split into at most
- * `parts` pieces. */
+ * `parts` pieces (the policy: nn_worth_threads). */
 static int useful_threads(int threads, size_t work, size_t parts)
 {
-    const size_t useful = work / MIN_WORK_PER_THREAD;
-    int nt = threads;
-    if ((size_t)nt > useful) nt = (int)useful;
-    if ((size_t)nt > parts) nt = (int)parts;
-    return nt;
+    return parts ? nn_worth_threads(threads, (double)work, NN_MIN_ELEMENT_OPS_PER_THREAD, parts) : 1;
 }
 
 void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn fn, void *ctx)

@@ -103,15 +103,12 @@ size_t nn_predict_workspace_size(const nn_network *net, size_t m, int threads)
 /* A layer over a few columns split by rows across the team: thread t of nt
  * takes rows [lo, hi), cut on cache lines. Layers too small to be worth a
  * thread run on thread 0 alone (the others wait at the barrier). */
-#define FEW_MIN_WORK_PER_THREAD 32768 /* multiply-adds */
 
 static void few_columns_rows(const nn_kernels *kr, const nn_layer *ly, const float *in, size_t ld_in,
                              size_t m, float *z, int t, int nt)
 {
     const size_t per_line = NN_CACHE_LINE / sizeof(float);
-    size_t useful = ly->out * ly->in * m / FEW_MIN_WORK_PER_THREAD;
-    if (useful < 1) useful = 1;
-    const size_t k = (size_t)nt < useful ? (size_t)nt : useful;
+    const size_t k = (size_t)nn_worth_threads(nt, (double)(ly->out * ly->in * m), NN_MIN_MACS_PER_THREAD, 0);
     if ((size_t)t >= k) return;
     const size_t lines = (ly->out + per_line - 1) / per_line;
     const size_t lo = lines * (size_t)t / k * per_line, hi_line = lines * ((size_t)t + 1) / k * per_line;
@@ -182,8 +179,7 @@ nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t 
         size_t widest = 0;
         for (size_t l = 0; l < L; l++)
             if (net->layers[l].out * net->layers[l].in > widest) widest = net->layers[l].out * net->layers[l].in;
-        size_t useful = widest * m / FEW_MIN_WORK_PER_THREAD;
-        const int team = (size_t)nt < useful ? nt : useful > 1 ? (int)useful : 1;
+        const int team = nn_worth_threads(nt, (double)(widest * m), NN_MIN_MACS_PER_THREAD, 0);
 #ifdef _OPENMP
         if (team > 1) {
 #pragma omp parallel num_threads(team)

@@ -141,6 +141,15 @@ int nn_resolve_threads(int threads)
     return threads > 0 ? threads : nn_machine_get()->topo.threads;
 }
 
+int nn_worth_threads(int threads, double work, double min_per_thread, size_t parts)
+{
+    int nt = threads < 1 ? 1 : threads;
+    const double paid = work / min_per_thread; /* threads the work pays for */
+    if (paid < (double)nt) nt = paid < 1.0 ? 1 : (int)paid;
+    if (parts && (size_t)nt > parts) nt = (int)parts;
+    return nt;
+}
+
 void nn_bind_team(void)
 {
 #if defined(NN_HAVE_HWLOC) && defined(_OPENMP)
