@@ -224,9 +224,10 @@ nn_status nn_load_memory(nn_network **out, const void *data, size_t size)
     return NN_OK;
 }
 
-nn_status nn_load(nn_network **out, const char *path)
+/* The whole file in a malloc'ed buffer; NN_ERR_IO (errno kept) or
+ * NN_ERR_OUT_OF_MEMORY. */
+static nn_status read_file(const char *path, uint8_t **out, size_t *size)
 {
-    if (!out || !path) return NN_ERR_INVALID_ARGUMENT;
     FILE *f = fopen(path, "rb");
     if (!f) return NN_ERR_IO;
     struct stat st;
@@ -234,16 +235,32 @@ nn_status nn_load(nn_network **out, const char *path)
         fclose(f);
         return NN_ERR_IO;
     }
-    const size_t size = (size_t)st.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
+    const size_t n = (size_t)st.st_size;
+    uint8_t *buf = malloc(n ? n : 1);
     if (!buf) {
         fclose(f);
         return NN_ERR_OUT_OF_MEMORY;
     }
-    const size_t got = fread(buf, 1, size, f);
-    const int err = ferror(f);
+    const size_t got = fread(buf, 1, n, f);
+    const int err = ferror(f), saved = errno;
     fclose(f);
-    nn_status s = err || got != size ? NN_ERR_IO : nn_load_memory(out, buf, size);
+    if (err || got != n) {
+        free(buf);
+        errno = saved;
+        return NN_ERR_IO;
+    }
+    *out = buf, *size = n;
+    return NN_OK;
+}
+
+nn_status nn_load(nn_network **out, const char *path)
+{
+    if (!out || !path) return NN_ERR_INVALID_ARGUMENT;
+    uint8_t *buf;
+    size_t size;
+    nn_status s = read_file(path, &buf, &size);
+    if (s) return s;
+    s = nn_load_memory(out, buf, size);
     free(buf);
     return s;
 }
@@ -307,23 +324,10 @@ nn_status nn_checkpoint_save(const nn_network *net, size_t next_epoch, const cha
 nn_status nn_checkpoint_load(nn_network **out, size_t *next_epoch, const char *path)
 {
     if (!out || !next_epoch || !path) return NN_ERR_INVALID_ARGUMENT;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NN_ERR_IO;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || st.st_size < 0) {
-        fclose(f);
-        return NN_ERR_IO;
-    }
-    const size_t size = (size_t)st.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf) {
-        fclose(f);
-        return NN_ERR_OUT_OF_MEMORY;
-    }
-    const size_t got = fread(buf, 1, size, f);
-    const int err = ferror(f);
-    fclose(f);
-    nn_status s = err || got != size ? NN_ERR_IO : NN_OK;
+    uint8_t *buf;
+    size_t size;
+    nn_status s = read_file(path, &buf, &size);
+    if (s) return s;
     nn_network *net = NULL;
     size_t model_n = 0;
     if (!s && size < CKPT_FIXED) s = size >= 8 && memcmp(buf, CKPT_MAGIC, 8) ? NN_ERR_FORMAT : NN_ERR_TRUNCATED;

@@ -1,5 +1,7 @@
-/* Strict command-line numbers (cli_args.h). */
+/* What the command-line tools share (cli_args.h). */
 #include "cli_args.h"
+
+#include "nn.h"
 
 #include <errno.h>
 #include <math.h>
@@ -30,6 +32,33 @@ double cli_real(const char *prog, const char *flag, const char *s, double lo, in
         exit(2);
     }
     return v;
+}
+
+int cli_read_csv(const char *prog, const char *path, nn_csv *t)
+{
+    nn_csv_error e;
+    errno = 0;
+    const nn_status st = nn_csv_read(path, -1, t, &e);
+    if (st == NN_ERR_IO)
+        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+    else if (st && e.field && st == NN_ERR_FORMAT)
+        fprintf(stderr, "%s: %s:%zu: field %zu: not a number, or a field count unlike the first line's\n", prog,
+                path, e.line, e.field);
+    else if (st && e.field)
+        fprintf(stderr, "%s: %s:%zu: field %zu: %s\n", prog, path, e.line, e.field,
+                st == NN_ERR_NON_FINITE ? "NaN, Inf or beyond float's range" : nn_strerror(st));
+    else if (st && e.line)
+        fprintf(stderr, "%s: %s:%zu: %s\n", prog, path, e.line, nn_strerror(st));
+    else if (st)
+        fprintf(stderr, "%s: %s: %s\n", prog, path, nn_strerror(st));
+    return st == NN_OK;
+}
+
+size_t cli_argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++) best = v[i] > v[best] ? i : best;
+    return best;
 }
 
 void cli_range(const char *prog, const char *flag, const char *s, unsigned long long hi, size_t *first, size_t *last)

@@ -69,15 +69,8 @@ static int load_idx(const char *images, const char *labels, size_t classes, data
 static int load_csv(const char *path, size_t first, size_t count, size_t classes, int no_targets, data *d)
 {
     nn_csv t;
-    nn_csv_error e;
-    errno = 0;
-    nn_status s = nn_csv_read(path, -1, &t, &e);
-    if (s) {
-        if (s == NN_ERR_IO) fprintf(stderr, "nnpredict: %s: %s\n", path, strerror(errno));
-        else if (e.field) fprintf(stderr, "nnpredict: %s:%zu: field %zu: %s\n", path, e.line, e.field, nn_strerror(s));
-        else fprintf(stderr, "nnpredict: %s:%zu: %s\n", path, e.line, nn_strerror(s));
-        return 0;
-    }
+    if (!cli_read_csv("nnpredict", path, &t)) return 0;
+    nn_status s;
     d->n = t.rows;
     if (no_targets) {
         d->features = t.cols;
@@ -103,12 +96,6 @@ static int load_csv(const char *path, size_t first, size_t count, size_t classes
     return s == NN_OK;
 }
 
-static size_t argmax(const float *v, size_t n)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++) best = v[i] > v[best] ? i : best;
-    return best;
-}
 
 int main(int argc, char **argv)
 {
@@ -232,7 +219,7 @@ int main(int argc, char **argv)
             ok = 0;
         }
         for (size_t j = 0; conf && j < d.n; j++) {
-            const size_t t = argmax(d.y + j * outputs, outputs), p = argmax(pred + j * outputs, outputs);
+            const size_t t = cli_argmax(d.y + j * outputs, outputs), p = cli_argmax(pred + j * outputs, outputs);
             conf[t * outputs + p]++, right += t == p;
         }
         if (conf) {
@@ -283,9 +270,9 @@ int main(int argc, char **argv)
         fprintf(pf, "\n");
         for (size_t j = 0; j < d.n; j++) {
             const float *pj = pred + j * outputs;
-            if (classifier) fprintf(pf, "%zu", argmax(pj, outputs));
+            if (classifier) fprintf(pf, "%zu", cli_argmax(pj, outputs));
             for (size_t o = 0; o < outputs; o++) fprintf(pf, "%s%.6g", classifier || o ? "," : "", (double)pj[o]);
-            if (d.y && classifier) fprintf(pf, ",%zu", argmax(d.y + j * outputs, outputs));
+            if (d.y && classifier) fprintf(pf, ",%zu", cli_argmax(d.y + j * outputs, outputs));
             for (size_t o = 0; d.y && !classifier && o < outputs; o++) fprintf(pf, ",%.6g", (double)d.y[j * outputs + o]);
             fprintf(pf, "\n");
         }

@@ -253,24 +253,8 @@ static int load_set(const char *images, const char *labels, size_t classes, set 
 static int load_csv_set(const char *path, const config *c, set *s, size_t *features, size_t *classes)
 {
     nn_csv t;
-    nn_csv_error e;
-    errno = 0;
-    nn_status st = nn_csv_read(path, -1, &t, &e);
-    if (st == NN_ERR_IO) {
-        fprintf(stderr, "nntrain: %s: %s\n", path, strerror(errno));
-        return 0;
-    }
-    if (st) {
-        if (e.field && st == NN_ERR_FORMAT)
-            fprintf(stderr, "nntrain: %s:%zu: field %zu: not a number, or a field count unlike the first line's\n",
-                    path, e.line, e.field);
-        else if (e.field)
-            fprintf(stderr, "nntrain: %s:%zu: field %zu: %s\n", path, e.line, e.field,
-                    st == NN_ERR_NON_FINITE ? "NaN, Inf or beyond float's range" : nn_strerror(st));
-        else if (e.line) fprintf(stderr, "nntrain: %s:%zu: %s\n", path, e.line, nn_strerror(st));
-        else fprintf(stderr, "nntrain: %s: %s\n", path, nn_strerror(st));
-        return 0;
-    }
+    if (!cli_read_csv("nntrain", path, &t)) return 0;
+    nn_status st;
     size_t first, count;
     if (c->regression) {
         first = c->target_first - 1, count = c->target_last - c->target_first + 1;
@@ -300,13 +284,6 @@ static int load_csv_set(const char *path, const config *c, set *s, size_t *featu
     return st == NN_OK;
 }
 
-/* Index of the largest of n values. */
-static size_t argmax(const float *v, size_t n)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++) best = v[i] > v[best] ? i : best;
-    return best;
-}
 
 /* Loss and accuracy of the network on a set, in chunks of the training
  * minibatch so that the workspace never grows. */
@@ -323,7 +300,7 @@ static void evaluate(run *r, const set *s, double *loss, double *acc)
         nn_forward(r->net, s->x + j0 * in, in, n, r->out, out);
         total += (double)cost * (double)n;
         for (size_t j = 0; j < n && !r->cfg->regression; j++)
-            right += s->y[(j0 + j) * out + argmax(r->out + j * out, out)] == 1.0f;
+            right += s->y[(j0 + j) * out + cli_argmax(r->out + j * out, out)] == 1.0f;
     }
     *loss = total / (double)s->n;
     *acc = r->cfg->regression ? NAN : (double)right / (double)s->n;
@@ -347,7 +324,7 @@ static void on_batch(const nn_batch_info *b, void *user)
     run *r = user;
     const size_t out = r->cfg->sizes[r->cfg->n_layers];
     for (size_t j = 0; j < b->size && !r->cfg->regression; j++)
-        r->right += b->target[j * b->target_ld + argmax(b->output + j * out, out)] == 1.0f;
+        r->right += b->target[j * b->target_ld + cli_argmax(b->output + j * out, out)] == 1.0f;
     r->seen += b->size;
     if (r->cfg->quiet || !r->tty) return;
     if (b->batch % 16 != 0 && b->batch + 1 != b->batches) return;
