@@ -25,9 +25,13 @@ int main(int argc, char **argv)
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-    const int threads = argc > 1 ? atoi(argv[1]) : 1;
-    size_t m = argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 10000;
-    if (threads < 1 || threads > 4096 || m < 128 || m > 60000) {
+    /* whole numbers only: "12abc" is not 12 */
+    char *end1 = NULL, *end2 = NULL;
+    const long threads = argc > 1 ? strtol(argv[1], &end1, 10) : 1;
+    const unsigned long long mv = argc > 2 ? strtoull(argv[2], &end2, 10) : 10000;
+    const size_t m = (size_t)mv;
+    if (argc > 3 || (end1 && (*end1 || end1 == argv[1])) || (end2 && (*end2 || end2 == argv[2] || argv[2][0] == '-')) ||
+        threads < 1 || threads > 4096 || mv < 128 || mv > 60000) {
         if (rank == 0) fprintf(stderr, "usage: mpirun -n R nnbench-mpi [THREADS 1..4096] [SAMPLES 128..60000]\n");
         MPI_Finalize();
         return 2;
@@ -57,7 +61,7 @@ int main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     if (rank == 0)
-        printf("nnbench-mpi: %d rank(s) x %d thread(s), %zu samples of %s, Adam, minibatch 128, 2 epochs\n", ranks,
+        printf("nnbench-mpi: %d rank(s) x %ld thread(s), %zu samples of %s, Adam, minibatch 128, 2 epochs\n", ranks,
                threads, m, source);
     const size_t nets[2][4] = {{784, 256, 128, 10}, {784, 256, 256, 10}};
     const nn_activation acts[] = {NN_RELU, NN_RELU, NN_SOFTMAX};
@@ -66,7 +70,7 @@ int main(int argc, char **argv)
         nn_network *net = NULL;
         const nn_optimizer adam = nn_optimizer_default(NN_ADAM);
         if (nn_network_create(&net, 3, nets[k], acts, NN_CROSS_ENTROPY, 1) || nn_set_optimizer(net, &adam) ||
-            nn_set_threads(net, threads)) {
+            nn_set_threads(net, (int)threads)) {
             rc = 1;
             break;
         }
