@@ -81,22 +81,17 @@ static nn_status step(nn_network *net, job *jb, const float *x, size_t ldx, cons
     const size_t s0 = nb * r / R, ns = nb * (r + 1) / R - s0;
     float local[2] = {0.0f, 0.0f}; /* this slice's share of the cost, its status */
     nn_status s = NN_OK;
+    for (size_t j = 0; j < ns; j++) { /* this rank's slice: all of the minibatch alone */
+        const size_t c = idx ? idx[s0 + j] : col0 + s0 + j;
+        memcpy(xb + j * n_in, x + c * ldx, n_in * sizeof(float));
+        memcpy(yb + j * n_out, y + c * ldy, n_out * sizeof(float));
+    }
     if (R == 1) { /* alone: nn_train's own step (the update fused into the products), same bits */
-        for (size_t j = 0; j < nb; j++) {
-            const size_t c = idx ? idx[j] : col0 + j;
-            memcpy(xb + j * n_in, x + c * ldx, n_in * sizeof(float));
-            memcpy(yb + j * n_out, y + c * ldy, n_out * sizeof(float));
-        }
         s = nn_train_step_unchecked(net, xb, n_in, yb, n_out, nb, lr, cost, NULL);
         jb->stats.steps++;
         return s;
     }
     if (ns) {
-        for (size_t j = 0; j < ns; j++) {
-            const size_t c = idx ? idx[s0 + j] : col0 + s0 + j;
-            memcpy(xb + j * n_in, x + c * ldx, n_in * sizeof(float));
-            memcpy(yb + j * n_out, y + c * ldy, n_out * sizeof(float));
-        }
         s = nn_gradient(net, xb, n_in, yb, n_out, ns, &local[0]);
         /* nn_gradient takes the slice's mean; the minibatch's mean is the sum
          * of the slices' means weighted by their share (exactly 1 alone) */
@@ -145,24 +140,6 @@ static nn_status step(nn_network *net, job *jb, const float *x, size_t ldx, cons
     return NN_OK;
 }
 
-/* Parameters and optimizer state, into `to` and back (the step count too). */
-static void keep_state(const nn_network *net, float *to)
-{
-    const size_t n = net->n_params;
-    memcpy(to, net->params, n * sizeof(float));
-    if (net->opt_m) memcpy(to + n, net->opt_m, n * sizeof(float));
-    if (net->opt_v) memcpy(to + 2 * n, net->opt_v, n * sizeof(float));
-}
-
-static void restore_state(nn_network *net, const float *from, uint64_t steps)
-{
-    const size_t n = net->n_params;
-    memcpy(net->params, from, n * sizeof(float));
-    if (net->opt_m) memcpy(net->opt_m, from + n, n * sizeof(float));
-    if (net->opt_v) memcpy(net->opt_v, from + 2 * n, n * sizeof(float));
-    net->opt_steps = steps;
-}
-
 static nn_status train(nn_network *net, job *jb, const float *x, size_t ldx, const float *y, size_t ldy, size_t m,
                        const nn_train_options *opt, nn_epoch_callback callback, void *user, size_t *perm, float *xb,
                        float *yb, float *backup)
@@ -174,7 +151,7 @@ static nn_status train(nn_network *net, job *jb, const float *x, size_t ldx, con
     nn_replay_shuffles(perm, m, minibatch ? opt->start_epoch : 0, &rng);
     nn_status s = NN_OK;
     for (size_t epoch = opt->start_epoch; epoch < opt->epochs && !s; epoch++) {
-        keep_state(net, backup);
+        nn_save_state(net, backup);
         const uint64_t steps = net->opt_steps;
         for (size_t i = m; minibatch && i > 1; i--) { /* Fisher–Yates, as nn_train */
             const size_t j = (size_t)(nn_splitmix64(&rng) % i);
@@ -188,7 +165,7 @@ static nn_status train(nn_network *net, job *jb, const float *x, size_t ldx, con
             float cost = 0.0f;
             s = step(net, jb, x, ldx, y, ldy, minibatch ? perm + start : NULL, start, nb, lr, xb, yb, &cost);
             if (!s && !isfinite(cost)) {
-                restore_state(net, backup, steps);
+                nn_restore_state(net, backup, steps);
                 s = nn_fail(net, NN_ERR_NON_FINITE,
                             "diverged at epoch %zu (cost %g); parameters and optimizer state from the start of "
                             "the epoch kept", epoch, (double)cost);
@@ -240,7 +217,7 @@ nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ld
     int *ints = malloc(4 * R * sizeof *ints);
     float *send = malloc(P * sizeof *send), *pieces = malloc((R * my_len + 1) * sizeof *pieces);
     float *costs = malloc(2 * R * sizeof *costs), *xb = malloc((xs + 1) * sizeof *xb), *yb = malloc((ys + 1) * sizeof *yb);
-    float *backup = malloc(3 * P * sizeof *backup);
+    float *backup = malloc(nn_state_floats(net) * sizeof *backup);
     size_t *perm = malloc(m * sizeof *perm);
     if (!ints || !send || !pieces || !costs || !xb || !yb || !backup || !perm) {
         s = nn_fail(net, NN_ERR_OUT_OF_MEMORY, "nn_mpi_train buffers");

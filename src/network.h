@@ -104,6 +104,13 @@ size_t nn_small_work_floats(const nn_network *net, const nn_kernels *kr);
 nn_status nn_small_run(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
                        const float *y, size_t ldy, size_t m, float *out, size_t ldo, float *cost);
 
+/* What a diverged epoch rolls back to (train.c): the parameters, then each
+ * optimizer state array (velocity; Adam's two moments), nn_state_floats of
+ * them; the step count goes back separately (Adam's bias correction). */
+size_t nn_state_floats(const nn_network *net);
+void nn_save_state(const nn_network *net, float *to);
+void nn_restore_state(nn_network *net, const float *from, uint64_t steps);
+
 /* The shuffles of `epochs` epochs of nn_train applied to perm[0..m) and
  * *rng: where a resumed run (start_epoch) picks up. */
 void nn_replay_shuffles(size_t *perm, size_t m, size_t epochs, uint64_t *rng);

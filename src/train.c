@@ -206,18 +206,24 @@ void nn_replay_shuffles(size_t *perm, size_t m, size_t epochs, uint64_t *rng)
         }
 }
 
-/* The parameters, then each optimizer state array (opt_m, opt_v), into
- * `to`; and back. The step count goes with them (Adam's bias correction). */
-static void save_state(const nn_network *net, float *to, size_t arrays)
+size_t nn_state_floats(const nn_network *net)
 {
+    const size_t arrays = net->opt.kind == NN_ADAM ? 2 : net->opt.kind == NN_MOMENTUM ? 1 : 0;
+    return net->n_params * (1 + arrays); /* the create-time check bounds it */
+}
+
+void nn_save_state(const nn_network *net, float *to)
+{
+    const size_t arrays = nn_state_floats(net) / net->n_params - 1;
     const size_t n = net->n_params;
     memcpy(to, net->params, n * sizeof(float));
     if (arrays >= 1) memcpy(to + n, net->opt_m, n * sizeof(float));
     if (arrays >= 2) memcpy(to + 2 * n, net->opt_v, n * sizeof(float));
 }
 
-static void restore_state(nn_network *net, const float *from, size_t arrays, uint64_t steps)
+void nn_restore_state(nn_network *net, const float *from, uint64_t steps)
 {
+    const size_t arrays = nn_state_floats(net) / net->n_params - 1;
     const size_t n = net->n_params;
     memcpy(net->params, from, n * sizeof(float));
     if (arrays >= 1) memcpy(net->opt_m, from + n, n * sizeof(float));
@@ -242,8 +248,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
 
     /* everything a step needs, allocated once here; the backup holds the
      * parameters and the optimizer's state (velocity, or Adam's moments) */
-    const size_t state_arrays = net->opt.kind == NN_ADAM ? 2 : net->opt.kind == NN_MOMENTUM ? 1 : 0;
-    const size_t keep = net->n_params * (1 + state_arrays); /* the create-time check bounds it */
+    const size_t keep = nn_state_floats(net);
     size_t *perm = NULL, xs = 0, ys = 0;
     float *xb = NULL, *yb = NULL, *backup = malloc(keep * sizeof(float));
     if (minibatch) { /* two of each: the step's minibatch and the next one */
@@ -266,7 +271,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
     nn_replay_shuffles(perm, m, minibatch ? opt->start_epoch : 0, &rng);
 
     for (size_t epoch = opt->start_epoch; epoch < opt->epochs && !s; epoch++) {
-        save_state(net, backup, state_arrays);
+        nn_save_state(net, backup);
         const uint64_t steps_before = net->opt_steps;
         for (size_t i = m; minibatch && i > 1; i--) { /* Fisher–Yates */
             const size_t j = (size_t)(nn_splitmix64(&rng) % i);
@@ -306,7 +311,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
             ready = side.fn != NULL, cur = ready ? 1 - cur : cur;
             if (s) break;
             if (!isfinite(cost)) {
-                restore_state(net, backup, state_arrays, steps_before);
+                nn_restore_state(net, backup, steps_before);
                 s = nn_fail(net, NN_ERR_NON_FINITE,
                             "diverged at epoch %zu (cost %g); parameters and optimizer state from the start "
                             "of the epoch kept", epoch, (double)cost);
@@ -322,7 +327,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
             }
         }
         if (!s && !nn_all_finite(net->n_params, 1, net->params, net->n_params)) {
-            restore_state(net, backup, state_arrays, steps_before);
+            nn_restore_state(net, backup, steps_before);
             s = nn_fail(net, NN_ERR_NON_FINITE,
                         "diverged in epoch %zu; parameters and optimizer state from the start of the epoch kept",
                         epoch);
