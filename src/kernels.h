@@ -117,7 +117,7 @@ typedef struct nn_kernels {
 
     /* Y = g(W·X + b) for a few columns (inference): Y is rows x n (ld ldy),
      * W rows x k (ld ldw), X k x n (ld ldx); g elementwise (not softmax).
-     * W is streamed once per eight columns; best for n <= 8. */
+     * W is streamed once per VF_ACC/2 columns (at most 8); best for n <= 8. */
     void (*layer_few_columns)(size_t rows, size_t k, const float *w, size_t ldw, const float *b,
                               nn_activation act, const float *x, size_t ldx, size_t n, float *y,
                               size_t ldy);
