@@ -62,7 +62,8 @@ typedef enum nn_status {
     NN_ERR_FORMAT,           /* a file is not in the expected format */
     NN_ERR_TRUNCATED,        /* a file ends early */
     NN_ERR_CHECKSUM,         /* a file's checksum does not match its content */
-    NN_ERR_VERSION           /* a file's format version is not supported */
+    NN_ERR_VERSION,          /* a file's format version is not supported */
+    NN_ERR_TIMEOUT           /* other processes did not answer in time (nn_mpi) */
 } nn_status;
 
 /* A static, human-readable description of `status`; never NULL. */
@@ -312,7 +313,10 @@ NN_API nn_optimizer nn_optimizer_default(nn_optimizer_kind kind);
 NN_API nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt);
 
 /* One update of every parameter from the stored gradient with the rule set
- * by nn_set_optimizer (SGD: W −= lr·dW, b −= lr·db). */
+ * by nn_set_optimizer (SGD: W −= lr·dW, b −= lr·db). nn_step, nn_train_step
+ * and nn_train return NN_ERR_INVALID_ARGUMENT while nn_mpi_train keeps the
+ * optimizer's state split across MPI ranks (nn_mpi_gather_optimizer joins
+ * it; nn_set_optimizer starts afresh). */
 NN_API nn_status nn_step(nn_network *net, float learning_rate);
 
 /* nn_gradient + nn_step in one pass, the way nn_train runs each minibatch:
@@ -404,7 +408,9 @@ NN_API nn_status nn_save(const nn_network *net, const char *path);
  * like nn_save (docs/model-format.md). nn_checkpoint_load gives a new
  * network with all of that restored: training it on from next_epoch with
  * the same data and options ends with the same bits as a run that never
- * stopped. Errors as nn_save and nn_load. */
+ * stopped. Errors as nn_save and nn_load; NN_ERR_INVALID_ARGUMENT also
+ * while nn_mpi_train keeps the optimizer's state split across ranks
+ * (nn_mpi_gather_optimizer first). */
 NN_API nn_status nn_checkpoint_save(const nn_network *net, size_t next_epoch, const char *path);
 NN_API nn_status nn_checkpoint_load(nn_network **out, size_t *next_epoch, const char *path);
 

@@ -8,10 +8,12 @@
  * into one contiguous slice per rank (sizes differ by at most one column);
  * each rank computes its slice's gradient; the gradients are combined with
  * a reduce-scatter (each rank sums the pieces of its own shard of the
- * parameters in rank order), each rank applies the optimizer to its shard
- * only (so the optimizer's work, and its use of Adam's moments, is divided
- * by the rank count), and an all-gather gives every rank the new
- * parameters: the bytes of a ring allreduce, in a fixed order.
+ * parameters in rank order; each layer's exchange starts as soon as its
+ * gradient is final, while the backward pass goes on), each rank applies
+ * the optimizer to its shard only and keeps only its shard's optimizer
+ * state (so the update's work and Adam's moments are divided by the rank
+ * count), and an all-gather gives every rank the new parameters: the bytes
+ * of a ring allreduce, in a fixed order.
  *
  * Determinism: for a given ISA and rank count the parameters are bitwise
  * identical on every rank, for every thread count and every run; with one
@@ -31,6 +33,35 @@
 extern "C" {
 #endif
 
+/* How nn_mpi_train waits and ships; {0} (or NULL) gives the defaults.
+ * timeout_seconds: how long any rank waits for the others in one exchange
+ * before it gives up with NN_ERR_TIMEOUT (0: 30 s; below 0: for ever).
+ * A rank killed outright usually makes mpirun end the job at once; the
+ * timeout is for a rank that hangs, is stopped, or whose machine vanished.
+ * After NN_ERR_TIMEOUT the exchanges that never finished may still write
+ * into the network's parameters and nn_mpi_train's buffers (which it then
+ * leaves allocated): end the job (MPI_Abort), as nntrain-mpi does.
+ * no_overlap: 1 to combine the gradients only after the whole backward
+ * pass instead of each layer's as soon as it is final (the same bits
+ * either way; for measuring what the overlap is worth). */
+typedef struct nn_mpi_options {
+    double timeout_seconds;
+    int no_overlap;
+} nn_mpi_options;
+
+/* Where the time went, on this rank (nn_mpi_train's last argument; NULL:
+ * not wanted): wall seconds in all, seconds spent waiting for the
+ * exchanges after this rank's own work was done (the part the overlap
+ * does not hide, waiting for the slowest rank included), minibatch steps,
+ * the bytes this rank sent, and the floats of optimizer state it held
+ * (2·P/R for Adam on R ranks: each keeps its shard's moments only). */
+typedef struct nn_mpi_stats {
+    double seconds, exchange_seconds;
+    size_t steps;
+    uint64_t bytes_sent;
+    size_t optimizer_floats;
+} nn_mpi_stats;
+
 /* Train `net` on m samples with the ranks of `comm`; a collective call:
  * every rank passes its own copy of the same network (architecture,
  * parameters and optimizer settings), the same data set and the same
@@ -42,27 +73,26 @@ extern "C" {
  * (NN_ERR_INVALID_ARGUMENT). A cost that becomes NaN/Inf stops training on
  * every rank with NN_ERR_NON_FINITE and the parameters and optimizer state
  * of the start of that epoch. An MPI failure is NN_ERR_IO (with MPI's
- * default error handler, a failed rank ends the whole job instead). The
- * minibatch order: per epoch, a Fisher-Yates shuffle of 0..m-1 (for i = m
- * down to 2: swap i-1 with the next SplitMix64 value of the seed mod i),
- * the state carried from epoch to epoch, as nn_train does. */
-/* Where the time went, on this rank (nn_mpi_train's last argument; NULL:
- * not wanted): wall seconds in all, in the MPI exchanges (waiting for the
- * slowest rank included), minibatch steps, and the bytes this rank sent. */
-typedef struct nn_mpi_stats {
-    double seconds, exchange_seconds;
-    size_t steps;
-    uint64_t bytes_sent;
-} nn_mpi_stats;
-
+ * default error handler, a failed rank ends the whole job instead), a rank
+ * that does not answer NN_ERR_TIMEOUT (see nn_mpi_options). The minibatch
+ * order: per epoch, a Fisher-Yates shuffle of 0..m-1 (for i = m down to 2:
+ * swap i-1 with the next SplitMix64 value of the seed mod i), the state
+ * carried from epoch to epoch, as nn_train does.
+ *
+ * With more than one rank, each keeps the optimizer's state (velocity,
+ * Adam's moments) of its own shard of the parameters only, also after the
+ * call: nn_step, nn_train_step, nn_train and nn_checkpoint_save refuse the
+ * network until nn_mpi_gather_optimizer has joined the state again (the
+ * next nn_mpi_train on the same communicator takes either form). */
 NN_API nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ldx, const float *y,
-                              size_t ldy, size_t m, const nn_train_options *opt, nn_epoch_callback callback,
-                              void *user, nn_mpi_stats *stats);
+                              size_t ldy, size_t m, const nn_train_options *opt, const nn_mpi_options *mpi,
+                              nn_epoch_callback callback, void *user, nn_mpi_stats *stats);
 
-/* Each rank updates only its shard of the optimizer's state (velocity,
- * Adam's moments); this collective hands every rank the whole of it, for a
- * checkpoint (nn_checkpoint_save on one rank; every rank may then resume
- * from it with opt.start_epoch). */
+/* Join the optimizer's state from every rank's shard into the whole of it
+ * on every rank, e.g. for a checkpoint (nn_checkpoint_save on one rank;
+ * every rank may then resume from it with opt.start_epoch). A collective
+ * call; on failure (every rank returns the same status) no network is
+ * changed. */
 NN_API nn_status nn_mpi_gather_optimizer(nn_network *net, MPI_Comm comm);
 
 #ifdef __cplusplus

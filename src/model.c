@@ -275,7 +275,7 @@ static size_t state_arrays(nn_optimizer_kind kind) { return kind == NN_ADAM ? 2 
 
 nn_status nn_checkpoint_save(const nn_network *net, size_t next_epoch, const char *path)
 {
-    if (!net || !path || !*path) return NN_ERR_INVALID_ARGUMENT;
+    if (!net || !path || !*path || !nn_optimizer_whole(net)) return NN_ERR_INVALID_ARGUMENT;
     if (!nn_all_finite(net->n_params, 1, net->params, net->n_params)) return NN_ERR_NON_FINITE;
     uint8_t *model;
     size_t model_n;

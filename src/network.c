@@ -167,6 +167,7 @@ nn_status nn_network_create(nn_network **out, size_t n_layers, const size_t *siz
     net->n_params = n_params;
     net->loss = loss;
     net->opt = nn_optimizer_default(NN_SGD);
+    net->opt_len = n_params; /* SGD keeps no state: "all of it" is trivially held */
     size_t off = 0;
     for (size_t l = 0; l < n_layers; l++) {
         nn_layer *ly = &net->layers[l];
@@ -668,7 +669,8 @@ static void output_delta(nn_network *net, const nn_kernels *kr, const float *y, 
  *   Adam      dW = dZ·Aᵀ, then the Adam rule on W, M, V
  * so no separate pass over the layer's weights is needed. */
 static nn_status backward_layers(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
-                                 size_t m, const nn_update *u, size_t first, size_t last)
+                                 size_t m, const nn_update *u, size_t first, size_t last,
+                                 const nn_layer_hook *done)
 {
     const size_t L = net->n_layers;
     const nn_optimizer *o = &net->opt;
@@ -680,7 +682,14 @@ static nn_status backward_layers(nn_network *net, const nn_kernels *kr, const fl
         float *dz = net->delta[(L - 1 - l) % 2], *da = net->delta[(L - l) % 2];
         column_job bias_grad = {.kind = JOB_BIAS_GRAD, .kr = kr, .ly = ly, .m = m, .z = dz};
         run_columns(net, &bias_grad, ly->out, m);
-        if (l > 0) {
+        nn_gemm_args gw = {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in, .k = m,
+                           .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = ly->out, .b = a_prev,
+                           .ldb = ld_prev, .c = ly->dw, .ldc = ly->out};
+        if (!u) { /* the gradient alone: layer l's is final before dA, so `done` can ship it meanwhile */
+            if ((s = net_gemm(net, kr, &gw))) return nn_fail(net, s, "layer %zu dW workspace", l);
+            if (done) done->fn(done->ctx, l);
+        }
+        if (l > 0) { /* before the fused update below overwrites W */
             activation_epilogue back = {.kr = kr, .ly = &net->layers[l - 1], .z = da,
                                         .a = net->acts[l - 1], .backward = 1};
             const nn_gemm_args ga = {.ta = NN_TRANS, .tb = NN_NO_TRANS, .m = ly->in, .n = m,
@@ -689,44 +698,44 @@ static nn_status backward_layers(nn_network *net, const nn_kernels *kr, const fl
                                      .epilogue = activate_block, .epilogue_ctx = &back};
             if ((s = net_gemm(net, kr, &ga))) return nn_fail(net, s, "layer %zu dA workspace", l);
         }
-        nn_gemm_args gw = {.ta = NN_NO_TRANS, .tb = NN_TRANS, .m = ly->out, .n = ly->in, .k = m,
-                           .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = ly->out, .b = a_prev,
-                           .ldb = ld_prev, .c = ly->dw, .ldc = ly->out};
+        if (!u) continue;
         update_epilogue ep = {.net = net, .kr = kr, .u = u, .off = (size_t)(ly->w - net->params),
                               .rows = ly->out};
-        if (u && o->kind == NN_SGD) {
+        if (o->kind == NN_SGD) {
             gw.c = ly->w, gw.alpha = -u->lr, gw.beta = 1.0f - u->lr * o->weight_decay;
-        } else if (u) {
+        } else {
             if (o->kind == NN_MOMENTUM) gw.c = net->opt_m + ep.off, gw.beta = o->momentum;
             gw.epilogue = update_block, gw.epilogue_ctx = &ep;
         }
         if ((s = net_gemm(net, kr, &gw))) return nn_fail(net, s, "layer %zu dW workspace", l);
-        if (u) nn_update_layer(net, kr, l, u, NN_UPDATE_BIAS);
+        nn_update_layer(net, kr, l, u, NN_UPDATE_BIAS);
     }
     return NN_OK;
 }
 
-static nn_status backprop(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
-                          const float *y, size_t ldy, size_t m, const nn_update *u)
+nn_status nn_gradient_hooked(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
+                             size_t m, float *cost, const nn_layer_hook *done)
 {
+    nn_status s = nn_check_batch(net, x, ldx, y, ldy, m, 1);
+    if (s) return s;
+    const nn_kernels *kr = nn_kernels_active();
+    const size_t L = net->n_layers;
+    if (nn_small_eligible(net, kr)) { /* every layer's gradient at once */
+        if ((s = ensure_capacity(net, m))) return nn_fail(net, s, "workspace for %zu columns", m);
+        s = nn_small_run(net, kr, x, ldx, y, ldy, m, net->acts[L - 1], net->layers[L - 1].out, cost);
+        for (size_t l = L; !s && done && l-- > 0;) done->fn(done->ctx, l);
+        return s;
+    }
+    if ((s = forward(net, kr, x, ldx, m))) return s;
+    if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
     output_delta(net, kr, y, ldy, m);
-    return backward_layers(net, kr, x, ldx, m, u, 0, net->n_layers);
+    return backward_layers(net, kr, x, ldx, m, NULL, 0, L, done);
 }
 
 nn_status nn_gradient(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
                       size_t m, float *cost)
 {
-    nn_status s = nn_check_batch(net, x, ldx, y, ldy, m, 1);
-    if (s) return s;
-    const nn_kernels *kr = nn_kernels_active();
-    if (nn_small_eligible(net, kr)) {
-        if ((s = ensure_capacity(net, m))) return nn_fail(net, s, "workspace for %zu columns", m);
-        const size_t n_out = net->layers[net->n_layers - 1].out;
-        return nn_small_run(net, kr, x, ldx, y, ldy, m, net->acts[net->n_layers - 1], n_out, cost);
-    }
-    if ((s = forward(net, kr, x, ldx, m))) return s;
-    if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
-    return backprop(net, kr, x, ldx, y, ldy, m, NULL);
+    return nn_gradient_hooked(net, x, ldx, y, ldy, m, cost, NULL);
 }
 
 /* The output layer's part of a step: its forward product, the cost, the
@@ -741,7 +750,7 @@ static nn_status output_layer_step(nn_network *net, const nn_kernels *kr, const 
     if (cost) *cost = cost_of_batch(net, kr, y, ldy, m);
     *u = nn_update_begin(net, learning_rate);
     output_delta(net, kr, y, ldy, m);
-    return backward_layers(net, kr, x, ldx, m, u, L - 1, L);
+    return backward_layers(net, kr, x, ldx, m, u, L - 1, L, NULL);
 }
 
 #ifdef _OPENMP
@@ -795,7 +804,7 @@ nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, c
         for (size_t c = 0; side && c < side->chunks; c++) side->fn(side->ctx, c, c + 1);
     }
     if (s) return s;
-    return backward_layers(net, kr, x, ldx, m, &u, 0, L - 1);
+    return backward_layers(net, kr, x, ldx, m, &u, 0, L - 1, NULL);
 }
 
 nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
@@ -805,5 +814,6 @@ nn_status nn_train_step(nn_network *net, const float *x, size_t ldx, const float
     if (s) return s;
     if (!(learning_rate >= 0.0f) || !isfinite(learning_rate))
         return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)learning_rate);
+    if ((s = nn_optimizer_require_whole(net))) return s;
     return nn_train_step_unchecked(net, x, ldx, y, ldy, m, learning_rate, cost, NULL);
 }

@@ -1,11 +1,13 @@
 /* The network object, shared by network.c (structure, forward, backward),
- * train.c (optimizers, training loop) and model.c (save/load). */
+ * optimizer.c (update rules and their state), train.c (training loop),
+ * model.c (save/load), small.c, predict.c and mpi.c. */
 #ifndef NN_NETWORK_H
 #define NN_NETWORK_H
 
 #include <stdarg.h>
 
 #include "internal.h"
+#include "optimizer.h"
 
 typedef struct nn_layer {
     size_t in, out;
@@ -26,7 +28,10 @@ struct nn_network {
 
     /* optimizer */
     nn_optimizer opt;
-    float *opt_m, *opt_v; /* n_params each, allocated by nn_set_optimizer */
+    /* the state of params[opt_lo, opt_lo + opt_len): all of them, except
+     * while nn_mpi_train keeps one shard per rank (optimizer.c) */
+    float *opt_m, *opt_v; /* opt_len each: velocity or Adam's m; Adam's v */
+    size_t opt_lo, opt_len;
     uint64_t opt_steps;
 
     /* batch workspace, sized for `cap` columns (see ensure_capacity) */
@@ -46,23 +51,6 @@ struct nn_network {
 
     char err[192];
 };
-
-/* One optimizer step (train.c): nn_update_begin counts the step and folds
- * Adam's bias corrections into step/eps; nn_update_layer applies the rule to
- * one layer's weights and/or bias from the stored gradients, on the
- * network's threads; nn_update_span to params[at, at + n) on the calling
- * thread, with L2 decay `wd` (0 for biases), where for momentum
- * `momentum_applied` says the buffer already holds μ·V + g. Every element is
- * updated on its own, so any split gives the same bits. */
-typedef struct nn_update {
-    float lr, step, eps;
-} nn_update;
-#define NN_UPDATE_WEIGHTS 1
-#define NN_UPDATE_BIAS 2
-nn_update nn_update_begin(nn_network *net, float learning_rate);
-void nn_update_layer(nn_network *net, const nn_kernels *kr, size_t layer, const nn_update *u, int part);
-void nn_update_span(const nn_network *net, const nn_kernels *kr, const nn_update *u, size_t at,
-                    size_t n, float wd, int momentum_applied);
 
 /* Record a detailed message for `s` (returns s). */
 nn_status nn_fail(nn_network *net, nn_status s, const char *fmt, ...)
@@ -91,6 +79,16 @@ nn_status nn_train_step_unchecked(nn_network *net, const float *x, size_t ldx, c
                                   size_t ldy, size_t m, float learning_rate, float *cost,
                                   const nn_side_job *side);
 
+/* nn_gradient that calls done->fn(done->ctx, l) as soon as layer l's
+ * gradients (dW, db) are final, from the last layer down, while the rest of
+ * the backward pass still runs (nn_mpi_train ships each layer meanwhile). */
+typedef struct nn_layer_hook {
+    void (*fn)(void *ctx, size_t layer);
+    void *ctx;
+} nn_layer_hook;
+nn_status nn_gradient_hooked(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
+                             size_t m, float *cost, const nn_layer_hook *done);
+
 /* The small-network path (small.c). nn_small_eligible: whether it runs
  * `net` on `kr`; a function of the shape and the ISA only. nn_small_run:
  * forward over m columns, the output layer's A into `out` (ld ldo) if not
@@ -103,13 +101,6 @@ void nn_small_describe(const nn_network *net, nn_small_net *d);
 size_t nn_small_work_floats(const nn_network *net, const nn_kernels *kr);
 nn_status nn_small_run(nn_network *net, const nn_kernels *kr, const float *x, size_t ldx,
                        const float *y, size_t ldy, size_t m, float *out, size_t ldo, float *cost);
-
-/* What a diverged epoch rolls back to (train.c): the parameters, then each
- * optimizer state array (velocity; Adam's two moments), nn_state_floats of
- * them; the step count goes back separately (Adam's bias correction). */
-size_t nn_state_floats(const nn_network *net);
-void nn_save_state(const nn_network *net, float *to);
-void nn_restore_state(nn_network *net, const float *from, uint64_t steps);
 
 /* The shuffles of `epochs` epochs of nn_train applied to perm[0..m) and
  * *rng: where a resumed run (start_epoch) picks up. */

@@ -17,6 +17,7 @@ const char *nn_strerror(nn_status status)
     case NN_ERR_TRUNCATED: return "file is truncated";
     case NN_ERR_CHECKSUM: return "checksum mismatch";
     case NN_ERR_VERSION: return "unsupported format version";
+    case NN_ERR_TIMEOUT: return "timed out waiting for other processes";
     }
     return "unknown status";
 }

@@ -1,4 +1,5 @@
-/* Optimizers (SGD, momentum, Adam with L2 weight decay) and the training loop. */
+/* The training loop: epochs, shuffles, minibatches gathered ahead, divergence
+ * rollback (the update rules live in optimizer.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,120 +7,6 @@
 #include "network.h"
 
 #define M_PI_VALUE 3.14159265358979323846
-
-nn_optimizer nn_optimizer_default(nn_optimizer_kind kind)
-{
-    nn_optimizer o = {.kind = kind, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f,
-                      .epsilon = 1e-8f, .weight_decay = 0.0f};
-    return o;
-}
-
-nn_status nn_set_optimizer(nn_network *net, const nn_optimizer *opt)
-{
-    if (!net || !opt) return NN_ERR_INVALID_ARGUMENT;
-    net->err[0] = '\0';
-    if (opt->kind != NN_SGD && opt->kind != NN_MOMENTUM && opt->kind != NN_ADAM)
-        return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "unknown optimizer kind %d", (int)opt->kind);
-    const int ok = opt->weight_decay >= 0.0f && isfinite(opt->weight_decay) &&
-                   (opt->kind != NN_MOMENTUM || (opt->momentum >= 0.0f && opt->momentum < 1.0f)) &&
-                   (opt->kind != NN_ADAM || (opt->beta1 >= 0.0f && opt->beta1 < 1.0f &&
-                                             opt->beta2 >= 0.0f && opt->beta2 < 1.0f &&
-                                             opt->epsilon > 0.0f && isfinite(opt->epsilon)));
-    if (!ok) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "optimizer hyper-parameter out of range");
-    float *state = NULL;
-    if (opt->kind != NN_SGD) {
-        const size_t stride = nn_line_floats(net->n_params); /* the create-time check bounds it */
-        state = nn_alloc_lines((opt->kind == NN_ADAM ? 2 : 1) * stride * sizeof(float), 1);
-        if (!state) return nn_fail(net, NN_ERR_OUT_OF_MEMORY, "optimizer state");
-    }
-    nn_free_lines(net->opt_m);
-    net->opt_m = state;
-    net->opt_v = opt->kind == NN_ADAM ? state + nn_line_floats(net->n_params) : NULL;
-    net->opt = *opt;
-    net->opt_steps = 0;
-    return NN_OK;
-}
-
-void nn_update_span(const nn_network *net, const nn_kernels *kr, const nn_update *u, size_t at,
-                    size_t n, float wd, int momentum_applied)
-{
-    const nn_optimizer *o = &net->opt;
-    const float lr = u->lr;
-    float *w = net->params + at;
-    const float *g = net->grads + at;
-    switch (o->kind) {
-    case NN_SGD:
-        if (wd != 0.0f) kr->axpy(n, -lr * wd, w, w);
-        kr->axpy(n, -lr, g, w);
-        break;
-    case NN_MOMENTUM:
-        if (momentum_applied) {
-            if (wd != 0.0f) kr->axpy(n, wd, w, net->opt_m + at);
-            kr->axpy(n, -lr, net->opt_m + at, w);
-        } else {
-            kr->momentum_update(n, lr, o->momentum, wd, g, net->opt_m + at, w);
-        }
-        break;
-    case NN_ADAM:
-        kr->adam_update(n, u->step, o->beta1, o->beta2, u->eps, wd, g, net->opt_m + at,
-                        net->opt_v + at, w);
-        break;
-    }
-}
-
-typedef struct step_job {
-    nn_network *net;
-    const nn_kernels *kr;
-    const nn_update *u;
-    size_t off;
-    float wd;
-} step_job;
-
-static void step_range(void *ctx, size_t lo, size_t hi)
-{
-    const step_job *jb = ctx;
-    nn_update_span(jb->net, jb->kr, jb->u, jb->off + lo, hi - lo, jb->wd, 0);
-}
-
-nn_update nn_update_begin(nn_network *net, float learning_rate)
-{
-    const nn_optimizer *o = &net->opt;
-    net->opt_steps++;
-    nn_update u = {.lr = learning_rate, .step = learning_rate, .eps = o->epsilon};
-    if (o->kind == NN_ADAM) { /* PyTorch's bias correction, folded into step and eps */
-        const double t = (double)net->opt_steps;
-        const double bc1 = 1.0 - pow(o->beta1, t), bc2 = sqrt(1.0 - pow(o->beta2, t));
-        u.step = (float)(learning_rate * bc2 / bc1);
-        u.eps = (float)(o->epsilon * bc2);
-    }
-    return u;
-}
-
-void nn_update_layer(nn_network *net, const nn_kernels *kr, size_t layer, const nn_update *u, int part)
-{
-    const nn_layer *ly = &net->layers[layer];
-    const size_t nw = ly->in * ly->out;
-    const int threads = nn_resolve_threads(net->threads);
-    step_job jb = {.net = net, .kr = kr, .u = u, .off = (size_t)(ly->w - net->params),
-                   .wd = net->opt.weight_decay};
-    /* the weights (decayed), then the biases right after them (not decayed) */
-    if (part & NN_UPDATE_WEIGHTS) nn_parallel_ranges(threads, nw, 4, step_range, &jb);
-    jb.off += nw, jb.wd = 0.0f;
-    if (part & NN_UPDATE_BIAS) nn_parallel_ranges(threads, ly->out, 4, step_range, &jb);
-}
-
-nn_status nn_step(nn_network *net, float learning_rate)
-{
-    if (!net) return NN_ERR_INVALID_ARGUMENT;
-    net->err[0] = '\0';
-    if (!(learning_rate >= 0.0f) || !isfinite(learning_rate))
-        return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)learning_rate);
-    const nn_kernels *kr = nn_kernels_active();
-    const nn_update u = nn_update_begin(net, learning_rate);
-    for (size_t l = 0; l < net->n_layers; l++)
-        nn_update_layer(net, kr, l, &u, NN_UPDATE_WEIGHTS | NN_UPDATE_BIAS);
-    return NN_OK;
-}
 
 float nn_scheduled_rate(const nn_train_options *opt, size_t epoch)
 {
@@ -206,31 +93,6 @@ void nn_replay_shuffles(size_t *perm, size_t m, size_t epochs, uint64_t *rng)
         }
 }
 
-size_t nn_state_floats(const nn_network *net)
-{
-    const size_t arrays = net->opt.kind == NN_ADAM ? 2 : net->opt.kind == NN_MOMENTUM ? 1 : 0;
-    return net->n_params * (1 + arrays); /* the create-time check bounds it */
-}
-
-void nn_save_state(const nn_network *net, float *to)
-{
-    const size_t arrays = nn_state_floats(net) / net->n_params - 1;
-    const size_t n = net->n_params;
-    memcpy(to, net->params, n * sizeof(float));
-    if (arrays >= 1) memcpy(to + n, net->opt_m, n * sizeof(float));
-    if (arrays >= 2) memcpy(to + 2 * n, net->opt_v, n * sizeof(float));
-}
-
-void nn_restore_state(nn_network *net, const float *from, uint64_t steps)
-{
-    const size_t arrays = nn_state_floats(net) / net->n_params - 1;
-    const size_t n = net->n_params;
-    memcpy(net->params, from, n * sizeof(float));
-    if (arrays >= 1) memcpy(net->opt_m, from + n, n * sizeof(float));
-    if (arrays >= 2) memcpy(net->opt_v, from + 2 * n, n * sizeof(float));
-    net->opt_steps = steps;
-}
-
 nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, size_t ldy,
                    size_t m, const nn_train_options *opt, nn_epoch_callback callback, void *user)
 {
@@ -239,6 +101,7 @@ nn_status nn_train(nn_network *net, const float *x, size_t ldx, const float *y, 
     if (!opt) return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "options are NULL");
     if (!(opt->learning_rate >= 0.0f) || !isfinite(opt->learning_rate))
         return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning rate %g", (double)opt->learning_rate);
+    if ((s = nn_optimizer_require_whole(net))) return s;
     if ((int)opt->schedule < NN_CONSTANT || opt->schedule > NN_COSINE ||
         (opt->schedule == NN_STEP && !(opt->gamma > 0.0f && opt->gamma <= 1.0f)))
         return nn_fail(net, NN_ERR_INVALID_ARGUMENT, "learning-rate schedule");

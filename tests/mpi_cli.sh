@@ -3,7 +3,7 @@
 # prints and saves; the same weights for 1 and 2 threads per rank; the
 # saved model scores with nnpredict; a rank killed mid-run fails the job
 # at once, and --resume from its last checkpoint reaches the uninterrupted
-# run's weights. Usage: mpi_cli.sh BUILD_DIR MPIEXEC
+# run's weights; a rank stopped mid-run ends the job after --timeout. Usage: mpi_cli.sh BUILD_DIR MPIEXEC
 set -u
 build=$1 mpiexec=$2
 work=$(mktemp -d)
@@ -48,5 +48,19 @@ wait "$job"; jrc=$?
 [ $jrc -ne 0 ] && [ $(( $(date +%s) - start )) -le 30 ] && ok || bad "killed job: exit $jrc after $(( $(date +%s) - start )) s"
 got=$(run "${long[@]}" --resume ck.nnc | grep "weights digest")
 [ -n "$want" ] && [ "$got" = "$want" ] && ok || bad "resumed after a kill: '$got', uninterrupted '$want'"
+# a rank stopped (SIGSTOP: alive, silent): the other gives up after
+# --timeout and ends the job, naming the cause
+"$mpiexec" -n 2 --oversubscribe --bind-to none "$build/nntrain-mpi" "${long[@]}" --timeout 2 >stall.log 2>&1 &
+job=$!
+for _ in $(seq 200); do [ "$(pgrep -fc "nntrain-mpi --limit 1000")" -ge 2 ] && break; sleep 0.05; done
+sleep 1 # into the training (about 6 s long); a stop while loading data is caught at the start-up checks
+victim=$(pgrep -f "nntrain-mpi --limit 1000" | tail -1)
+[ -n "$victim" ] && kill -STOP "$victim"
+start=$(date +%s)
+wait "$job"; jrc=$?
+[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null
+[ $jrc -ne 0 ] && [ $(( $(date +%s) - start )) -le 20 ] && grep -q "no answer from the other ranks within 2 s" stall.log \
+  && ok || bad "stopped rank: exit $jrc after $(( $(date +%s) - start )) s: $(cat stall.log)"
+run --timeout -1 2>&1 | grep -q -- "--timeout" && ok || bad "--timeout -1 not refused naming the flag"
 echo "mpi_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

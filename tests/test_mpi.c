@@ -8,13 +8,21 @@
  *   - any rank count: the cost within 1e-4 of the one-process run's
  *   - a rank with other weights or other data: refused on every rank
  *   - divergence: stopped on every rank, state restored
+ *   - the gradients combined per layer during the backward pass or after
+ *     it: the same bits
+ *   - each rank holds only its shard's optimizer state; training refuses
+ *     a split state, nn_mpi_gather_optimizer joins it; a run stopped and
+ *     continued (split or joined in between) ends with the same bits
  * `test_mpi kill` instead has rank 1 die mid-run: the job must end (CTest
- * expects a failure within its timeout, never a hang). */
+ * expects a failure within its timeout, never a hang). `test_mpi hang` has
+ * rank 1 stall: rank 0 must give up with NN_ERR_TIMEOUT within seconds. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nn_mpi.h"
 
@@ -72,6 +80,29 @@ static int die_at_epoch_2(size_t epoch, float cost, void *user)
     (void)cost, (void)user;
     if (rank == 1 && epoch == 2) raise(SIGKILL);
     return 0;
+}
+
+static int stall_at_epoch_1(size_t epoch, float cost, void *user)
+{
+    (void)cost, (void)user;
+    if (rank == 1 && epoch == 1) {
+        const struct timespec ten = {10, 0};
+        nanosleep(&ten, NULL);
+    }
+    return 0;
+}
+
+static int stop_after_epoch_2(size_t epoch, float cost, void *user)
+{
+    (void)cost, (void)user;
+    return epoch == 2;
+}
+
+static int gather_and_stop_after_epoch_2(size_t epoch, float cost, void *user)
+{
+    (void)cost;
+    nn_mpi_gather_optimizer(user, MPI_COMM_WORLD);
+    return epoch == 2;
 }
 
 static float last_cost;
@@ -136,9 +167,25 @@ int main(int argc, char **argv)
         nn_network *net = make(NN_ADAM, 1);
         nn_train_options longer = opt;
         longer.epochs = 100000;
-        nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &longer, die_at_epoch_2, NULL, NULL);
+        nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &longer, NULL, die_at_epoch_2, NULL, NULL);
         MPI_Finalize();
         return 0; /* a correct job never gets here: rank 1 is gone mid-run */
+    }
+    if (argc > 1 && strcmp(argv[1], "hang") == 0) { /* rank 1 stalls for 10 s at its second epoch */
+        nn_network *net = make(NN_ADAM, 1);
+        nn_train_options longer = opt;
+        longer.epochs = 100000;
+        const nn_mpi_options patience = {.timeout_seconds = 1.0};
+        const double t0 = MPI_Wtime();
+        const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &longer, &patience,
+                                         stall_at_epoch_1, NULL, NULL);
+        const double waited = MPI_Wtime() - t0;
+        if (rank == 0) {
+            printf("mpi hang: rank 0: %s after %.1f s: %s\n", nn_strerror(s), waited, nn_network_error(net));
+            if (s == NN_ERR_TIMEOUT && waited < 6.0) printf("mpi hang: rank 0 timed out in time\n");
+            fflush(stdout);
+        }
+        MPI_Abort(MPI_COMM_WORLD, 1); /* what nn_mpi.h asks after a timeout */
     }
 
     const nn_optimizer_kind kinds[] = {NN_SGD, NN_MOMENTUM, NN_ADAM};
@@ -146,7 +193,7 @@ int main(int argc, char **argv)
         uint64_t digest[2];
         for (int t = 1; t <= 2; t++) {
             nn_network *net = make(kinds[k], t);
-            const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, keep_cost, NULL, NULL);
+            const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, keep_cost, NULL, NULL);
             snprintf(what, sizeof what, "optimizer %d, %d threads: %s %s", k, t, nn_strerror(s), nn_network_error(net));
             check(s == NN_OK, what);
             digest[t - 1] = nn_weights_digest(net);
@@ -174,11 +221,48 @@ int main(int argc, char **argv)
             printf("mpi: %d ranks, optimizer %d: cost %.6f (one process %.6f), digest %016llx\n", ranks, k,
                    (double)last_cost, (double)plain_cost, (unsigned long long)digest[0]);
     }
+    { /* per-layer overlap or not: the same bits; the state kept per shard */
+        nn_network *a = make(NN_ADAM, 2), *b = make(NN_ADAM, 2);
+        const nn_mpi_options after = {.no_overlap = 1};
+        nn_mpi_stats st;
+        nn_mpi_train(a, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL, &st);
+        nn_mpi_train(b, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, &after, NULL, NULL, NULL);
+        check(nn_weights_digest(a) == nn_weights_digest(b), "overlapped and serial exchanges differ");
+        const size_t P = nn_network_parameter_count(a), shard = P * (size_t)(rank + 1) / (size_t)ranks - P * (size_t)rank / (size_t)ranks;
+        snprintf(what, sizeof what, "Adam state held: %zu floats, shard %zu of %zu", st.optimizer_floats, shard, P);
+        check(st.optimizer_floats == 2 * shard, what);
+        const float one[IN] = {0}, hot[OUT] = {1.0f};
+        float c;
+        const nn_status split = nn_train_step(a, one, IN, hot, OUT, 1, 0.01f, &c);
+        check(ranks == 1 ? split == NN_OK : split == NN_ERR_INVALID_ARGUMENT && strstr(nn_network_error(a), "nn_mpi_gather_optimizer"),
+              "a split optimizer state is not refused by nn_train_step");
+        check(ranks == 1 || nn_checkpoint_save(b, 1, "mpi_split.ckpt") == NN_ERR_INVALID_ARGUMENT,
+              "a split optimizer state is not refused by nn_checkpoint_save");
+        check(nn_mpi_gather_optimizer(b, MPI_COMM_WORLD) == NN_OK, "nn_mpi_gather_optimizer");
+        check(nn_train_step(b, one, IN, hot, OUT, 1, 0.01f, &c) == NN_OK, "the joined state is refused");
+        nn_network_destroy(a), nn_network_destroy(b);
+    }
+    { /* stopped after epoch 2 and continued, the state split or joined in between: the bits of one run */
+        nn_train_options flat = opt;
+        flat.schedule = NN_CONSTANT;
+        nn_network *whole = make(NN_ADAM, 1), *split = make(NN_ADAM, 1), *joined = make(NN_ADAM, 1);
+        nn_mpi_train(whole, MPI_COMM_WORLD, x, IN, y, OUT, M, &flat, NULL, NULL, NULL, NULL);
+        nn_mpi_train(split, MPI_COMM_WORLD, x, IN, y, OUT, M, &flat, NULL, stop_after_epoch_2, NULL, NULL);
+        nn_mpi_train(joined, MPI_COMM_WORLD, x, IN, y, OUT, M, &flat, NULL, gather_and_stop_after_epoch_2, joined,
+                     NULL);
+        flat.start_epoch = 3;
+        nn_mpi_train(split, MPI_COMM_WORLD, x, IN, y, OUT, M, &flat, NULL, NULL, NULL, NULL);
+        nn_mpi_train(joined, MPI_COMM_WORLD, x, IN, y, OUT, M, &flat, NULL, gather_and_stop_after_epoch_2, joined,
+                     NULL);
+        check(nn_weights_digest(split) == nn_weights_digest(whole), "continued with a split state: other bits");
+        check(nn_weights_digest(joined) == nn_weights_digest(whole), "continued with a joined state: other bits");
+        nn_network_destroy(whole), nn_network_destroy(split), nn_network_destroy(joined);
+    }
     /* a second run gives the same bits */
     {
         nn_network *a = make(NN_ADAM, 2), *b = make(NN_ADAM, 1);
-        nn_mpi_train(a, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL);
-        nn_mpi_train(b, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL);
+        nn_mpi_train(a, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL, NULL);
+        nn_mpi_train(b, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL, NULL);
         check(nn_weights_digest(a) == nn_weights_digest(b), "a second run differs");
         nn_network_destroy(a), nn_network_destroy(b);
     }
@@ -189,14 +273,14 @@ int main(int argc, char **argv)
             b[3] = 0.5f;
             nn_set_bias(net, 0, b);
         }
-        nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL);
+        nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &opt, NULL, NULL, NULL, NULL);
         check(s == NN_ERR_INVALID_ARGUMENT && strstr(nn_network_error(net), "networks"), "other weights not refused");
         nn_network_destroy(net);
         net = make(NN_ADAM, 1);
         static float x2[M * IN];
         memcpy(x2, x, sizeof x2);
         if (rank == 0) x2[0] += 1.0f;
-        s = nn_mpi_train(net, MPI_COMM_WORLD, x2, IN, y, OUT, M, &opt, NULL, NULL, NULL);
+        s = nn_mpi_train(net, MPI_COMM_WORLD, x2, IN, y, OUT, M, &opt, NULL, NULL, NULL, NULL);
         check(s == NN_ERR_INVALID_ARGUMENT && strstr(nn_network_error(net), "data"), "other data not refused");
         nn_network_destroy(net);
     }
@@ -205,7 +289,7 @@ int main(int argc, char **argv)
         const uint64_t before = nn_weights_digest(net);
         nn_train_options wild = opt;
         wild.learning_rate = 1e30f, wild.epochs = 1;
-        const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &wild, NULL, NULL, NULL);
+        const nn_status s = nn_mpi_train(net, MPI_COMM_WORLD, x, IN, y, OUT, M, &wild, NULL, NULL, NULL, NULL);
         check(s == NN_ERR_NON_FINITE && nn_weights_digest(net) == before, "divergence not stopped and restored");
         nn_network_destroy(net);
     }

@@ -60,6 +60,9 @@ typedef struct config {
     const char *train_csv, *test_csv;
     size_t label_field, target_first, target_last, classes;
     int regression;
+#ifdef NN_TRAIN_MPI
+    nn_mpi_options mpi;
+#endif
 } config;
 
 typedef struct set {
@@ -152,6 +155,13 @@ static void usage(FILE *f)
             "  --svg FILE             plot of the curve (default nntrain-curve.svg; '' to skip)\n"
             "  --quiet                no progress bar\n"
             "  --help                 this text\n");
+#ifdef NN_TRAIN_MPI
+    fprintf(f, "mpi (nntrain-mpi under mpirun)\n"
+               "  --timeout SECONDS      give up when other ranks do not answer for this long\n"
+               "                         (default 30; 0: wait for ever); the job is then ended\n"
+               "  --no-overlap           combine the gradients after the backward pass, not\n"
+               "                         layer by layer during it (same results; to measure)\n");
+#endif
 }
 
 static int parse_layers(const char *s, config *c)
@@ -491,6 +501,9 @@ int main(int argc, char **argv)
         {"svg", 1, 0, 16}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {"train-csv", 1, 0, 17},
         {"test-csv", 1, 0, 18}, {"label-field", 1, 0, 19}, {"classes", 1, 0, 20}, {"target-fields", 1, 0, 21},
         {"init", 1, 0, 22}, {"checkpoint", 1, 0, 23}, {"resume", 1, 0, 24}, {"stop-after", 1, 0, 25},
+#ifdef NN_TRAIN_MPI
+        {"timeout", 1, 0, 26}, {"no-overlap", 0, 0, 27},
+#endif
         {0, 0, 0, 0}};
     int ch, idx = -1;
     opterr = 0; /* our own messages, naming the flag */
@@ -520,6 +533,14 @@ int main(int argc, char **argv)
         case 23: c.checkpoint = optarg; break;
         case 24: c.resume = optarg; break;
         case 25: c.stop_after = parse_count(flag, optarg, 1, MAX_EPOCHS); break;
+#ifdef NN_TRAIN_MPI
+        case 26: { /* 0 is "for ever" here, as the help says; nn_mpi_options wants < 0 for that */
+            const double t = cli_real("nntrain", flag, optarg, 0, 0, 1e6);
+            c.mpi.timeout_seconds = t == 0.0 ? -1.0 : t;
+            break;
+        }
+        case 27: c.mpi.no_overlap = 1; break;
+#endif
         case 'l':
             c.layers_given = 1;
             if (!parse_layers(optarg, &c)) {
@@ -767,7 +788,8 @@ int main(int argc, char **argv)
     const double t0 = now();
 #ifdef NN_TRAIN_MPI
     nn_mpi_stats ms;
-    s = nn_mpi_train(r.net, MPI_COMM_WORLD, train.x, features, train.y, classes, n_train, &c.train, on_epoch, &r, &ms);
+    s = nn_mpi_train(r.net, MPI_COMM_WORLD, train.x, features, train.y, classes, n_train, &c.train, &c.mpi, on_epoch, &r,
+                     &ms);
     if (!s)
         printf("%d ranks: %.0f samples/s for the whole job, %.1f %% of the training time in exchanges "
                "(%.0f us a step)\n", mpi_ranks, (double)n_train * (double)r.cv.n / r.train_seconds,
@@ -786,6 +808,12 @@ int main(int argc, char **argv)
     const int plot_failed = plot(&c, &r.cv);
     if (s || r.diverged) {
         if (s) fprintf(stderr, "nntrain: training: %s: %s\n", nn_strerror(s), nn_network_error(r.net));
+#ifdef NN_TRAIN_MPI
+        if (s == NN_ERR_TIMEOUT || s == NN_ERR_IO) { /* the job cannot go on: end every rank (nn_mpi.h) */
+            fflush(NULL);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+#endif
         else
             fprintf(stderr, "nntrain: training diverged at epoch %zu (loss %g, first epoch %g); try a lower "
                             "--lr than %g\n", r.cv.n, r.cv.n ? r.cv.train_loss[r.cv.n - 1] : 0.0, r.first_loss,
