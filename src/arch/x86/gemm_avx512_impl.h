@@ -18,7 +18,10 @@
             _mm512_fmadd_ps(av[v], bj, acc[v][j]);                                        \
     } while (0)
 
-static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_ARGS)
+/* `cols` (4, 8 or 12, a constant after inlining) columns of the tile are
+ * computed: an edge panel of n <= 4 or <= 8 columns skips the FMAs of the
+ * zero padding (64³: the last of six panels has 4 columns). */
+static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_ARGS, const int cols)
 {
     __m512 acc[VECS][NR], av[VECS];
 #pragma GCC unroll 2
@@ -30,18 +33,25 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
 #pragma GCC unroll 2
             for (int v = 0; v < VECS; v++) av[v] = _mm512_loadu_ps(a + 16 * v);
 #pragma GCC unroll 12
-            for (int j = 0; j < NR; j++) NN_FMA_COL(j, b[j]);
+            for (int j = 0; j < NR; j++)
+                if (j < cols) NN_FMA_COL(j, b[j]);
         }
     } else { /* columns of B: four bases three columns apart, ldb and 2·ldb offsets */
-        const size_t l = b_js;
+        const size_t l = b_js; /* the bases past `cols` are never read */
         const float *b0 = b, *b3 = b + 3 * l, *b6 = b + 6 * l, *b9 = b + 9 * l;
         for (size_t p = 0; p < k; p++, a += a_ks, b0 += b_ks, b3 += b_ks, b6 += b_ks, b9 += b_ks) {
 #pragma GCC unroll 2
             for (int v = 0; v < VECS; v++) av[v] = _mm512_loadu_ps(a + 16 * v);
             NN_FMA_COL(0, b0[0]); NN_FMA_COL(1, b0[l]); NN_FMA_COL(2, b0[2 * l]);
-            NN_FMA_COL(3, b3[0]); NN_FMA_COL(4, b3[l]); NN_FMA_COL(5, b3[2 * l]);
-            NN_FMA_COL(6, b6[0]); NN_FMA_COL(7, b6[l]); NN_FMA_COL(8, b6[2 * l]);
-            NN_FMA_COL(9, b9[0]); NN_FMA_COL(10, b9[l]); NN_FMA_COL(11, b9[2 * l]);
+            NN_FMA_COL(3, b3[0]);
+            if (cols > 4) {
+                NN_FMA_COL(4, b3[l]); NN_FMA_COL(5, b3[2 * l]);
+                NN_FMA_COL(6, b6[0]); NN_FMA_COL(7, b6[l]);
+            }
+            if (cols > 8) {
+                NN_FMA_COL(8, b6[2 * l]);
+                NN_FMA_COL(9, b9[0]); NN_FMA_COL(10, b9[l]); NN_FMA_COL(11, b9[2 * l]);
+            }
         }
     }
     __mmask16 mask[VECS];
@@ -53,7 +63,7 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
     for (int j = 0; j < NR; j++) {
-        if ((size_t)j >= n) break;
+        if ((size_t)j >= n || j >= cols) break;
         float *cj = c + (size_t)j * ldc;
 #pragma GCC unroll 2
         for (int v = 0; v < VECS; v++) {
@@ -62,4 +72,12 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
             _mm512_mask_storeu_ps(cj + 16 * v, mask[v], r);
         }
     }
+}
+
+/* The tile by its real column count. */
+static inline __attribute__((always_inline)) void gemm_avx512_tile(NN_UKERNEL_ARGS)
+{
+    if (n <= 4) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4);
+    else if (n <= 8) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8);
+    else gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR);
 }
