@@ -760,8 +760,9 @@ int main(int argc, char **argv)
         if (strncmp(argv[i], "--benchmark_min_time", 20) == 0) has_min_time = 1;
         if (strncmp(argv[i], "--benchmark_format=", 19) == 0) console = strcmp(argv[i] + 19, "console") == 0;
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: nnbench [--nn_full] [Google Benchmark flags, e.g. --benchmark_filter=REGEX\n"
-                   "               --benchmark_format=json --benchmark_out=FILE --benchmark_repetitions=N]\n"
+            printf("usage: nnbench [--nn_full] [Google Benchmark flags, e.g.\n"
+                   "               --benchmark_filter=REGEX --benchmark_format=json\n"
+                   "               --benchmark_out=FILE --benchmark_repetitions=N]\n"
                    "  --nn_full    also squares 128, 512, 2048 and every thread count 1..cores\n"
                    "Rows: peak/, gemm/ (naive, openblas, onednn, per ISA), act/, reduce/,\n"
                    "train/ (naive, per ISA), infer/ (openblas, onednn, per ISA); see the README.\n"

@@ -42,6 +42,13 @@ expect 2 "^nntrain: --save /nonexistent/m.nnm: cannot write in /nonexistent" "$n
 expect 1 "/nonexistent/train-images-idx3-ubyte.gz: No such file or directory" "$nt" --data /nonexistent
 expect 1 "dataset-fashion-mnist" "$nt" --data /nonexistent
 expect 0 "^usage: nntrain" "$nt" --help
+# every command's --help fits an 80-column terminal
+for cmd in nntrain nnpredict sine bench/nnbench nntrain-mpi; do
+  [ -x "$build/$cmd" ] || continue
+  wide=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$build/$cmd" --help 2>&1 | sed -n '/^benchmark \[/q;p' \
+         | awk 'length > 80')
+  [ -z "$wide" ] && ok || bad "$cmd --help has lines over 80 columns: $wide"
+done
 
 if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
   # a file name that a shell would run: it must stay a name
