@@ -4,7 +4,9 @@
  * {1, 2, KC-1, KC, KC+1}, A packed or read in place, B packed, by rows or by
  * columns, alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
  * against a double-accumulating reference, with C's padding rows and
- * columns left untouched. The transposing A packers against a plain copy. */
+ * columns left untouched. The transposing A packers against a plain copy.
+ * The skinny kernels (ger: K = 1 outer products, gemv_t: one row times B)
+ * over short and long sides, strided C, beta 0 over NaN and beta 0.5. */
 #include <float.h>
 #include <stdio.h>
 
@@ -137,8 +139,80 @@ START_TEST(transposing_packers)
 }
 END_TEST
 
+/* |got − ref| within k+2 roundings of the terms' magnitude */
+static int close_to(float got, double ref, double mag, size_t k)
+{
+    return fabs(got - ref) <= (double)(k + 2) * FLT_EPSILON * mag + 1e-30;
+}
+
+START_TEST(skinny_kernels)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const size_t sides[] = {1, 2, 3, 4, 7, 8, 15, 16, 17, 20, 31, 32, 33, 40, 64, 70};
+    const size_t ns = sizeof sides / sizeof *sides;
+    const float betas[] = {0.0f, 0.5f};
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        const char *isa = nn_isa_name(isas[s]);
+        for (size_t x = 0; x < ns; x++)
+            for (size_t y = 0; y < ns; y++)
+                for (int bi = 0; bi < 2; bi++)
+                    for (size_t inc = 1; inc <= 3; inc += 2) {
+                        const size_t k = sides[x], n = sides[y], len = n * inc + 1;
+                        const float alpha = -1.5f, beta = betas[bi];
+                        const uint64_t seed = 1000 * x + 10 * y + (uint64_t)(bi + inc);
+                        /* gemv_t: c[j·inc] = alpha·a·B[:, j] + beta·c[j·inc], B k x n with ldb k + 1 */
+                        float *a = tu_random(k, seed, -1, 1), *b = tu_random((k + 1) * n, seed + 1, -1, 1);
+                        float *c = tu_random(len, seed + 2, -1, 1), *c0 = malloc(len * sizeof *c0);
+                        for (size_t i = 0; beta == 0.0f && i < len; i += inc) c[i] = i < n * inc ? NAN : c[i];
+                        memcpy(c0, c, len * sizeof *c);
+                        kr->gemv_t(k, n, alpha, a, b, k + 1, beta, c, inc);
+                        for (size_t i = 0; i < len; i++) {
+                            if (i % inc || i >= n * inc) {
+                                ck_assert_msg(memcmp(&c[i], &c0[i], sizeof *c) == 0, "%s gemv_t k=%zu n=%zu: "
+                                              "wrote %zu", isa, k, n, i);
+                                continue;
+                            }
+                            const size_t j = i / inc;
+                            double ref = 0, mag = 0;
+                            for (size_t p = 0; p < k; p++)
+                                ref += (double)a[p] * b[p + j * (k + 1)], mag += fabs((double)a[p] * b[p + j * (k + 1)]);
+                            const double old = beta == 0.0f ? 0.0 : c0[i];
+                            ck_assert_msg(close_to(c[i], alpha * ref + beta * old, 1.5 * mag + fabs(beta * old), k),
+                                          "%s gemv_t k=%zu n=%zu inc=%zu beta=%g col %zu: %g vs %g", isa, k, n, inc,
+                                          (double)beta, j, (double)c[i], alpha * ref + beta * old);
+                        }
+                        free(a), free(b), free(c), free(c0);
+                        /* ger: C[:, j] = (alpha·b[j·inc])·a + beta·C[:, j], m = k rows, ldc m + 2 */
+                        const size_t m = k, ldc = m + 2;
+                        a = tu_random(m, seed + 3, -1, 1), b = tu_random(len, seed + 4, -1, 1);
+                        c = tu_random(ldc * n, seed + 5, -1, 1), c0 = malloc(ldc * n * sizeof *c0);
+                        for (size_t i = 0; beta == 0.0f && i < ldc * n; i++) c[i] = i % ldc < m ? NAN : c[i];
+                        memcpy(c0, c, ldc * n * sizeof *c);
+                        kr->ger(m, n, alpha, a, b, inc, beta, c, ldc);
+                        for (size_t j = 0; j < n; j++)
+                            for (size_t i = 0; i < ldc; i++) {
+                                const float got = c[i + j * ldc];
+                                if (i >= m) {
+                                    ck_assert_msg(memcmp(&got, &c0[i + j * ldc], sizeof got) == 0,
+                                                  "%s ger m=%zu n=%zu: wrote padding", isa, m, n);
+                                    continue;
+                                }
+                                const double old = beta == 0.0f ? 0.0 : c0[i + j * ldc];
+                                const double ref = (double)alpha * b[j * inc] * a[i] + beta * old;
+                                ck_assert_msg(close_to(got, ref, fabs(ref) + fabs(beta * old) + 1e-30, 1),
+                                              "%s ger m=%zu n=%zu inc=%zu beta=%g (%zu,%zu): %g vs %g", isa, m, n,
+                                              inc, (double)beta, i, j, (double)got, ref);
+                            }
+                        free(a), free(b), free(c), free(c0);
+                    }
+    }
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers};
+    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, skinny_kernels};
     return tu_main("ukernels", 600, tests, sizeof tests / sizeof *tests);
 }

@@ -37,6 +37,8 @@ static inline vf vf_min(vf a, vf b) { return vminq_f32(a, b); }
 static inline vf vf_sqrt(vf a) { return vsqrtq_f32(a); }
 static inline vf vf_abs(vf a) { return vabsq_f32(a); }
 static inline float vf_hsum(vf a) { return vaddvq_f32(a); }
+/* Lane c = the sum of v[c]'s lanes (pairwise adds). */
+static inline vf vf_hsum_each(const vf v[4]) { return vpaddq_f32(vpaddq_f32(v[0], v[1]), vpaddq_f32(v[2], v[3])); }
 static inline float vf_hmax(vf a) { return vmaxvq_f32(a); }
 static inline vm vf_gt(vf a, vf b) { return vcgtq_f32(a, b); }
 static inline vm vf_lt(vf a, vf b) { return vcltq_f32(a, b); }

@@ -26,6 +26,7 @@ static inline vf vf_min(vf a, vf b) { return a < b ? a : b; }
 static inline vf vf_sqrt(vf a) { return sqrtf(a); }
 static inline vf vf_abs(vf a) { return fabsf(a); }
 static inline float vf_hsum(vf a) { return a; }
+static inline vf vf_hsum_each(const vf v[1]) { return v[0]; }
 static inline float vf_hmax(vf a) { return a; }
 static inline vm vf_gt(vf a, vf b) { return a > b; }
 static inline vm vf_lt(vf a, vf b) { return a < b; }

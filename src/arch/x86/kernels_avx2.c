@@ -38,6 +38,17 @@ static inline float vf_hsum(vf a)
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+/* Lane c = the sum of v[c]'s lanes: a transpose-and-add tree. */
+static inline vf vf_hsum_each(const vf v[8])
+{
+    vf l1[4], l2[2];
+    for (int i = 0; i < 4; i++) /* per 128-bit half: [a0+a2, b0+b2, a1+a3, b1+b3] */
+        l1[i] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 2; i++) /* per half: columns 4i..4i+3 */
+        l2[i] = _mm256_add_ps(_mm256_shuffle_ps(l1[2 * i], l1[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm256_shuffle_ps(l1[2 * i], l1[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm256_add_ps(_mm256_permute2f128_ps(l2[0], l2[1], 0x20), _mm256_permute2f128_ps(l2[0], l2[1], 0x31));
+}
 static inline float vf_hmax(vf a)
 {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
