@@ -300,6 +300,7 @@ static void axpy(size_t n, float alpha, const float *x, float *y)
  * beta == 0 a column's last partial vector is stored as a full one that
  * overlaps the one before it (same values there): no masked store, which
  * costs most where a column straddles two cache lines (20-row columns). */
+#ifndef NN_GER /* an ISA may take another's (kernels_avx512.c) */
 static void ger(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta,
                 float *c, size_t ldc)
 {
@@ -333,6 +334,8 @@ static void ger(size_t m, size_t n, float alpha, const float *a, const float *b,
         }
     }
 }
+#define NN_GER ger
+#endif
 
 /* gemv_t: c[j·incc] = alpha·Σ_p a[p]·B[p, j] + beta·c[j·incc] for j < n, B
  * k x n with ld ldb: a dot product per column, VF_WIDTH columns at a time
@@ -755,7 +758,7 @@ static inline float fma_probe(size_t iterations)
     .bias_activate = {bias_activate_identity, bias_activate_sigmoid, bias_activate_tanh, \
                       bias_activate_relu, bias_activate_leaky, bias_activate_softmax},  \
     .sum_sq_diff = sum_sq_diff, .dot = dot, .sum = sum, .add_columns = add_columns,     \
-    .sub_scale = sub_scale, .axpy = axpy, .ger = ger, .gemv_t = gemv_t, .momentum_update = momentum_update,           \
+    .sub_scale = sub_scale, .axpy = axpy, .ger = NN_GER, .gemv_t = gemv_t, .momentum_update = momentum_update,           \
     .adam_update = adam_update, .small_block = SB, .small_run_chunk = small_run_chunk, \
     .layer_few_columns = layer_few_columns
 

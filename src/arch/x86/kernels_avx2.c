@@ -74,6 +74,12 @@ static inline vf vf_pow2i(vf n)
 
 #include "../vector_impl.h"
 
+void nn_ger_avx2(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta, float *c,
+                 size_t ldc)
+{
+    ger(m, n, alpha, a, b, incb, beta, c, ldc);
+}
+
 const nn_kernels nn_kernels_avx2 = {
     .isa = NN_ISA_AVX2, .mr = 16, .nr = 6, .kc = 256, .gemm_ukernel = nn_gemm_16x6_avx2,
     .pack_a_transposed = nn_pack_a_transposed_avx2,
