@@ -67,9 +67,13 @@ static void pack_a_panel(size_t mr, size_t m, size_t kc, const float *x, size_t 
 
 /* Pack op(B)[0:kc, 0:n] into one NR-column panel: dst[p·NR + j], columns
  * n..NR-1 zero. */
-static void pack_b_panel(size_t nr, size_t n, size_t kc, const float *x, size_t ld,
+static void pack_b_panel(const nn_kernels *kr, size_t nr, size_t n, size_t kc, const float *x, size_t ld,
                          nn_transpose t, float *dst)
 {
+    if (t == NN_NO_TRANS && kr->pack_a_transposed) { /* the same transpose as a Aᵀ panel's, register-blocked */
+        kr->pack_a_transposed(nr, n, kc, x, ld, dst);
+        return;
+    }
     if (t == NN_TRANS) {
         for (size_t p = 0; p < kc; p++) {
             const float *row = x + p * ld; /* op(B)(p, ·) is contiguous */
@@ -349,7 +353,7 @@ static void compute_block(const plan *p, int t, const span *s)
                         const size_t j = jc + jr;
                         const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
                                                                 : p->b + j + pc * p->ldb;
-                        pack_b_panel(nr, min_size(nr, nc - jr), kc, src, p->ldb, p->tb, bpack + jr * kc);
+                        pack_b_panel(p->kr, nr, min_size(nr, nc - jr), kc, src, p->ldb, p->tb, bpack + jr * kc);
                     }
                 }
                 for (size_t jr = 0; jr < nc; jr += nr) {
@@ -366,7 +370,7 @@ static void compute_block(const plan *p, int t, const span *s)
                         if (ic == i_begin) {
                             const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
                                                                     : p->b + j + pc * p->ldb;
-                            pack_b_panel(nr, nn, kc, src, p->ldb, p->tb, bpack);
+                            pack_b_panel(p->kr, nr, nn, kc, src, p->ldb, p->tb, bpack);
                         }
                         bp = bpack, b_ks = nr, b_js = 1;
                     }
