@@ -69,7 +69,7 @@ size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int thread
 void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work);
 /* Threads worth using for this product: 1 below the size where the fork/join
  * costs more than it saves. */
-int nn_gemm_threads(const nn_gemm_args *g, int threads);
+int nn_gemm_threads(const nn_kernels *kr, const nn_gemm_args *g, int threads);
 
 /* ---- reductions (reduce.c): pairwise over NN_SUM_BLOCK-sized kernel calls ---- */
 float nn_reduce_sum_sq_diff(const nn_kernels *kr, size_t n, const float *a, const float *y);
@@ -121,15 +121,19 @@ static inline size_t nn_line_floats(size_t n)
 /* Resolve the thread count (0: the machine default). */
 int nn_resolve_threads(int threads);
 
-/* The thread policy (topology.c), one rule for all: a thread is worth its
- * fork/join and barriers (a few microseconds) only with at least a minimum
- * of work, counted in the unit of each kind of work below; the result is
- * at most `threads` (already resolved), at most `parts` (0: no limit), and
- * at least 1. The minimums, as measured: */
-#define NN_MIN_FLOPS_PER_THREAD 5.0e5 /* a GEMM (nnbench, Zen 4: 10x256x256 NT goes 84 -> 125
-                                         GFLOP/s on 2 threads at this size, loses below it) */
-#define NN_MIN_ELEMENT_OPS_PER_THREAD 32768.0 /* elementwise steps, reductions, gathers */
-#define NN_MIN_MACS_PER_THREAD 32768.0        /* nn_predict's layers over a few columns */
-int nn_worth_threads(int threads, double work, double min_per_thread, size_t parts);
+/* The thread policy (topology.c): one cost model for every decision. Work
+ * of each kind is turned into seconds on one core of the ISA that runs it
+ * (nn_work_seconds: the amount over a rate that scales with the ISA's
+ * vector lanes); a thread is worth its fork/join and barriers only with at
+ * least NN_SECONDS_PER_THREAD of work. nn_worth_threads: at most `threads`
+ * (already resolved), at most `parts` (0: no limit), at least 1. */
+typedef enum nn_work_kind {
+    NN_WORK_FLOPS,    /* a blocked GEMM's floating-point operations */
+    NN_WORK_ELEMENTS, /* elementwise steps, reductions, gathers: element-passes */
+    NN_WORK_MACS      /* nn_predict's layers over a few columns: multiply-adds streaming W */
+} nn_work_kind;
+#define NN_SECONDS_PER_THREAD 4e-6
+double nn_work_seconds(const nn_kernels *kr, nn_work_kind kind, double amount);
+int nn_worth_threads(int threads, double seconds, size_t parts);
 
 #endif /* NN_INTERNAL_H */

@@ -27,7 +27,8 @@ size_t nn_sgemm_workspace_size(nn_transpose ta, nn_transpose tb, size_t m, size_
 {
     if (threads < 0) return SIZE_MAX;
     const nn_gemm_args g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k};
-    return nn_gemm_workspace(nn_kernels_active(), &g, nn_gemm_threads(&g, nn_resolve_threads(threads)));
+    const nn_kernels *kr = nn_kernels_active();
+    return nn_gemm_workspace(kr, &g, nn_gemm_threads(kr, &g, nn_resolve_threads(threads)));
 }
 
 nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta, nn_transpose tb,
@@ -41,7 +42,7 @@ nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta
     const nn_kernels *kr = nn_kernels_active();
     /* sized and run with the same thread count: the layout of the
      * workspace depends on it (a smaller team packs wider B panels) */
-    const int nt = nn_gemm_threads(&g, nn_resolve_threads(threads));
+    const int nt = nn_gemm_threads(kr, &g, nn_resolve_threads(threads));
     const size_t need = nn_gemm_workspace(kr, &g, nt);
     if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
     if ((need && !work) || work_size < need) return NN_ERR_INVALID_ARGUMENT;
@@ -57,7 +58,7 @@ nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t 
     nn_status s = check_gemm(&g);
     if (s) return s;
     const nn_kernels *kr = nn_kernels_active();
-    const int nt = nn_gemm_threads(&g, nn_resolve_threads(0));
+    const int nt = nn_gemm_threads(kr, &g, nn_resolve_threads(0));
     const size_t need = nn_gemm_workspace(kr, &g, nt);
     if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
     void *work = malloc(need);

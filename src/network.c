@@ -379,7 +379,7 @@ static nn_status ensure_capacity(nn_network *net, size_t m)
 static nn_status gemm_workspace_for(nn_network *net, const nn_kernels *kr, const nn_gemm_args *g,
                                     int *threads)
 {
-    *threads = nn_gemm_threads(g, nn_resolve_threads(net->threads));
+    *threads = nn_gemm_threads(kr, g, nn_resolve_threads(net->threads));
     const size_t need = nn_gemm_workspace(kr, g, *threads);
     if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
     if (need > net->gemm_ws_size) {
@@ -760,7 +760,7 @@ static int output_layer_is_serial(const nn_network *net, size_t m, int threads)
 {
     const nn_layer *ly = &net->layers[net->n_layers - 1];
     const nn_gemm_args g = {.m = ly->out, .n = m, .k = ly->in};
-    return nn_gemm_threads(&g, threads) == 1;
+    return nn_gemm_threads(nn_kernels_active(), &g, threads) == 1;
 }
 #endif
 

@@ -80,7 +80,7 @@ static size_t workspace_bytes(const nn_network *net, const nn_kernels *kr, size_
         for (size_t l = 0; l < net->n_layers; l++) {
             bias_act e;
             const nn_gemm_args g = layer_gemm(kr, &net->layers[l], m, NULL, 0, NULL, &e);
-            const size_t need = nn_gemm_workspace(kr, &g, nn_gemm_threads(&g, threads));
+            const size_t need = nn_gemm_workspace(kr, &g, nn_gemm_threads(kr, &g, threads));
             if (need == SIZE_MAX) return SIZE_MAX;
             if (need > extra) extra = need;
         }
@@ -109,7 +109,8 @@ static void few_columns_rows(const nn_kernels *kr, const nn_layer *ly, const flo
                              size_t m, float *z, int t, int nt)
 {
     const size_t per_line = NN_CACHE_LINE / sizeof(float);
-    const size_t k = (size_t)nn_worth_threads(nt, (double)(ly->out * ly->in * m), NN_MIN_MACS_PER_THREAD, 0);
+    const size_t k = (size_t)nn_worth_threads(
+        nt, nn_work_seconds(nn_kernels_active(), NN_WORK_MACS, (double)(ly->out * ly->in * m)), 0);
     if ((size_t)t >= k) return;
     const size_t lines = (ly->out + per_line - 1) / per_line;
     const size_t lo = lines * (size_t)t / k * per_line, hi_line = lines * ((size_t)t + 1) / k * per_line;
@@ -180,7 +181,7 @@ nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t 
         size_t widest = 0;
         for (size_t l = 0; l < L; l++)
             if (net->layers[l].out * net->layers[l].in > widest) widest = net->layers[l].out * net->layers[l].in;
-        const int team = nn_worth_threads(nt, (double)(widest * m), NN_MIN_MACS_PER_THREAD, 0);
+        const int team = nn_worth_threads(nt, nn_work_seconds(kr, NN_WORK_MACS, (double)(widest * m)), 0);
 #ifdef _OPENMP
         if (team > 1) {
 #pragma omp parallel num_threads(team)
@@ -207,7 +208,7 @@ nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t 
             float *z = l + 1 == L && ldy == n_out ? y : ping[l % 2];
             bias_act e;
             const nn_gemm_args g = layer_gemm(kr, ly, m, in, ld_in, z, &e);
-            nn_gemm_run(kr, &g, nn_gemm_threads(&g, nt), extra);
+            nn_gemm_run(kr, &g, nn_gemm_threads(kr, &g, nt), extra);
             if (ly->act == NN_SOFTMAX) kr->bias_activate[NN_SOFTMAX](ly->out, m, ly->b, z);
             in = z, ld_in = ly->out;
         }

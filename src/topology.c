@@ -141,10 +141,26 @@ int nn_resolve_threads(int threads)
     return threads > 0 ? threads : nn_machine_get()->topo.threads;
 }
 
-int nn_worth_threads(int threads, double work, double min_per_thread, size_t parts)
+/* Rates per vector lane, per second on one core: calibrated so that
+ * AVX-512 (16 lanes) reproduces the thresholds measured with nnbench on
+ * Zen 4 (a GEMM of 5e5 flops, 10x256x256 NT, gained from a second thread,
+ * 84 -> 125 GFLOP/s, and lost below it: 4 us at 125 GFLOP/s; elementwise
+ * work and nn_predict's weight streaming paid from 32 K elements or
+ * multiply-adds: 4 us at 8 G/s). Fewer lanes, slower kernels: the same
+ * work is more time, and a thread pays off sooner. */
+#define FLOPS_PER_LANE 8.0e9
+#define ELEMENTS_PER_LANE 0.5e9
+
+double nn_work_seconds(const nn_kernels *kr, nn_work_kind kind, double amount)
+{
+    const double lanes = kr && kr->lanes ? (double)kr->lanes : 1.0;
+    return amount / (lanes * (kind == NN_WORK_FLOPS ? FLOPS_PER_LANE : ELEMENTS_PER_LANE));
+}
+
+int nn_worth_threads(int threads, double seconds, size_t parts)
 {
     int nt = threads < 1 ? 1 : threads;
-    const double paid = work / min_per_thread; /* threads the work pays for */
+    const double paid = seconds / NN_SECONDS_PER_THREAD; /* threads the work pays for */
     if (paid < (double)nt) nt = paid < 1.0 ? 1 : (int)paid;
     if (parts && (size_t)nt > parts) nt = (int)parts;
     return nt;
