@@ -36,6 +36,8 @@ static inline vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
 static inline vf vf_min(vf a, vf b) { return vminq_f32(a, b); }
 static inline vf vf_sqrt(vf a) { return vsqrtq_f32(a); }
 static inline vf vf_abs(vf a) { return vabsq_f32(a); }
+static inline vf vf_negabs(vf a) { return vnegq_f32(vabsq_f32(a)); }
+static inline vf vf_copysign(vf mag, vf sgn) { return vbslq_f32(vdupq_n_u32(0x80000000u), sgn, mag); }
 static inline float vf_hsum(vf a) { return vaddvq_f32(a); }
 /* Lane c = the sum of v[c]'s lanes (pairwise adds). */
 static inline vf vf_hsum_each(const vf v[4]) { return vpaddq_f32(vpaddq_f32(v[0], v[1]), vpaddq_f32(v[2], v[3])); }

@@ -25,6 +25,8 @@ static inline vf vf_max(vf a, vf b) { return a > b ? a : b; }
 static inline vf vf_min(vf a, vf b) { return a < b ? a : b; }
 static inline vf vf_sqrt(vf a) { return sqrtf(a); }
 static inline vf vf_abs(vf a) { return fabsf(a); }
+static inline vf vf_negabs(vf a) { return -fabsf(a); }
+static inline vf vf_copysign(vf mag, vf sgn) { return copysignf(mag, sgn); }
 static inline float vf_hsum(vf a) { return a; }
 static inline vf vf_hsum_each(const vf v[1]) { return v[0]; }
 static inline float vf_hmax(vf a) { return a; }

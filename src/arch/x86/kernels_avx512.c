@@ -27,6 +27,12 @@ static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
 static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 static inline vf vf_sqrt(vf a) { return _mm512_sqrt_ps(a); }
 static inline vf vf_abs(vf a) { return _mm512_abs_ps(a); }
+static inline vf vf_negabs(vf a) { return _mm512_or_ps(a, _mm512_set1_ps(-0.0f)); }
+static inline vf vf_copysign(vf mag, vf sgn) /* (sgn & −0) | mag in one vpternlogd */
+{
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(mag), _mm512_castps_si512(sgn),
+                                                         _mm512_set1_epi32(INT32_MIN), 0xf8));
+}
 static inline float vf_hsum(vf a) { return _mm512_reduce_add_ps(a); }
 static inline float vf_hmax(vf a) { return _mm512_reduce_max_ps(a); }
 /* Lane c = the sum of v[c]'s lanes: a transpose-and-add tree, 15 shuffle
