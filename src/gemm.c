@@ -140,7 +140,7 @@ static size_t apack_floats(const plan *p)
  * 64-byte lines, 8 ways, 2 of them left for A and C. */
 static int panel_collides(size_t stride, size_t count, size_t floats_each)
 {
-    unsigned load[64] = {0};
+    unsigned char load[64] = {0}; /* counts stop at 7 */
     for (size_t j = 0; j < count; j++) {
         const size_t first = j * stride * sizeof(float) / 64;
         const size_t last = (j * stride + floats_each - 1) * sizeof(float) / 64;
@@ -210,8 +210,11 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     const size_t blocks = p->k ? (p->k + kr->kc - 1) / kr->kc : 1;
     p->kc = p->k ? (p->k + blocks - 1) / blocks : 1;
     const size_t kc = p->kc;
-    p->pack_b = p->tb == NN_NO_TRANS ? kr->pack_b_columns || panel_collides(p->ldb, kr->nr, kc)
-                                     : panel_collides(p->ldb, kc, kr->nr);
+    /* all of B within a third of L1 stays there whatever its stride: no
+     * collision check (the check cost 4 % of a 64³ product, run per call) */
+    const int b_small = p->ldb * (p->tb == NN_NO_TRANS ? p->n : p->k) * sizeof(float) <= 16384;
+    p->pack_b = p->tb == NN_NO_TRANS ? kr->pack_b_columns || (!b_small && panel_collides(p->ldb, kr->nr, kc))
+                                     : !b_small && panel_collides(p->ldb, kc, kr->nr);
     p->threads = threads;
     p->split_k = g->split_k && threads > 1 && !p->swapped && blocks % (size_t)threads == 0;
     p->mc = round_up(blk.mc, p->mr);
