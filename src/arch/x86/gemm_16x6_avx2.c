@@ -49,7 +49,8 @@ void nn_gemm_16x6_avx2(NN_UKERNEL_ARGS)
     for (int j = 0; j < NR; j++) {
         if ((size_t)j >= n) break;
         float *cj = c + (size_t)j * ldc;
-        __m256 r0 = _mm256_mul_ps(va, c0[j]), r1 = _mm256_mul_ps(va, c1[j]);
+        __m256 r0 = c0[j], r1 = c1[j];
+        if (alpha != 1.0f) r0 = _mm256_mul_ps(va, r0), r1 = _mm256_mul_ps(va, r1); /* 1·x: same bits */
         if (full) {
             if (beta != 0.0f) {
                 r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cj), r0);

@@ -67,7 +67,7 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
         float *cj = c + (size_t)j * ldc;
 #pragma GCC unroll 2
         for (int v = 0; v < VECS; v++) {
-            __m512 r = _mm512_mul_ps(va, acc[v][j]);
+            __m512 r = alpha == 1.0f ? acc[v][j] : _mm512_mul_ps(va, acc[v][j]); /* same bits, one op less */
             if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], cj + 16 * v), r);
             _mm512_mask_storeu_ps(cj + 16 * v, mask[v], r);
         }
