@@ -228,18 +228,17 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
  * rounding error growing by blocks rather than with K. */
 #define SKINNY_MAX_K 4096
 
-static size_t plan_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+/* Bytes of workspace plan p needs (SIZE_MAX on overflow). */
+static size_t plan_bytes(const nn_kernels *kr, const plan *p, int threads)
 {
-    plan p;
-    make_plan(kr, g, threads, &p);
     size_t a_floats, b_floats, total;
-    if (!nn_mul_size(round_up(p.m, kr->mr), p.k, &a_floats)) return SIZE_MAX;
+    if (!nn_mul_size(round_up(p->m, kr->mr), p->k, &a_floats)) return SIZE_MAX;
     a_floats = round_up(a_floats, ALIGN / sizeof(float));
-    if (!nn_mul_size((size_t)threads, p.bpack_stride, &b_floats)) return SIZE_MAX;
+    if (!nn_mul_size((size_t)threads, p->bpack_stride, &b_floats)) return SIZE_MAX;
     size_t part_floats = 0;
-    if (p.split_k) {
-        const size_t blocks = (p.k + p.kc - 1) / p.kc;
-        if (!nn_mul_size(p.m, p.n, &part_floats) ||
+    if (p->split_k) {
+        const size_t blocks = (p->k + p->kc - 1) / p->kc;
+        if (!nn_mul_size(p->m, p->n, &part_floats) ||
             !nn_mul_size(part_floats, blocks - blocks / (size_t)threads, &part_floats))
             return SIZE_MAX;
     }
@@ -247,6 +246,13 @@ static size_t plan_workspace(const nn_kernels *kr, const nn_gemm_args *g, int th
         !nn_mul_size(total, sizeof(float), &total) || !nn_add_size(total, ALIGN, &total))
         return SIZE_MAX;
     return total;
+}
+
+static size_t plan_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+{
+    plan p;
+    make_plan(kr, g, threads, &p);
+    return plan_bytes(kr, &p, threads);
 }
 
 /* Products that run_skinny takes whatever the leading dimensions are */
@@ -517,9 +523,17 @@ static void dot_columns(void *ctx, size_t lo, size_t hi)
 }
 
 /* 1 if the product was done here */
+/* Whether run_skinny takes this product (it needs no workspace). */
+static int takes_skinny(const nn_gemm_args *g)
+{
+    return !g->epilogue && !g->split_k &&
+           ((g->k == 1 && (g->ta == NN_NO_TRANS || g->m == 1 || g->lda == 1)) ||
+            (g->m == 1 && g->k <= SKINNY_MAX_K && g->tb == NN_NO_TRANS && (g->ta == NN_TRANS || g->lda == 1)));
+}
+
 static int run_skinny(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
-    if (g->epilogue || g->split_k) return 0;
+    if (!takes_skinny(g)) return 0;
     skinny_job s = {.kr = kr, .g = g};
     if (g->k == 1 && (g->ta == NN_NO_TRANS || g->m == 1 || g->lda == 1)) {
         s.a = g->a; /* op(A)'s one column: A's column, or Aᵀ's row with lda 1 */
@@ -531,34 +545,67 @@ static int run_skinny(const nn_kernels *kr, const nn_gemm_args *g, int threads)
         nn_parallel_ranges(threads, g->n, g->k, dot_columns, &s);
         return 1;
     }
-    return 0;
+    return 0; /* not reached: takes_skinny said yes */
 }
 
-void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work)
+/* 1 if the product needs no plan: empty, C only scaled, or skinny (run
+ * here when `run`). */
+static int trivial(const nn_kernels *kr, const nn_gemm_args *g, int threads, int run)
 {
-    if (g->m == 0 || g->n == 0) return;
+    if (g->m == 0 || g->n == 0) return 1;
     if (g->k == 0 || g->alpha == 0.0f) {
-        scale_c(g);
-        if (g->epilogue) g->epilogue(g->epilogue_ctx, 0, g->m, 0, g->n);
-        return;
+        if (run) {
+            scale_c(g);
+            if (g->epilogue) g->epilogue(g->epilogue_ctx, 0, g->m, 0, g->n);
+        }
+        return 1;
     }
-    if (run_skinny(kr, g, threads)) return;
-    plan p;
-    make_plan(kr, g, threads, &p);
+    if (!takes_skinny(g)) return 0;
+    if (run) run_skinny(kr, g, threads);
+    return 1;
+}
+
+static void run_plan(plan *p, int threads, void *work)
+{
     uintptr_t base = ((uintptr_t)work + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
-    const size_t a_floats = round_up(apack_floats(&p), ALIGN / sizeof(float));
-    p.apack = a_floats ? (float *)base : NULL;
-    p.bpack = (float *)base + a_floats;
-    p.partial = p.bpack + (size_t)threads * p.bpack_stride;
+    const size_t a_floats = round_up(apack_floats(p), ALIGN / sizeof(float));
+    p->apack = a_floats ? (float *)base : NULL;
+    p->bpack = (float *)base + a_floats;
+    p->partial = p->bpack + (size_t)threads * p->bpack_stride;
 #ifdef _OPENMP
     if (threads > 1) {
 #pragma omp parallel num_threads(threads)
         {
             nn_bind_team();
-            run_thread(&p, omp_get_thread_num(), omp_get_num_threads());
+            run_thread(p, omp_get_thread_num(), omp_get_num_threads());
         }
         return;
     }
 #endif
-    run_thread(&p, 0, 1);
+    run_thread(p, 0, 1);
+}
+
+void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work)
+{
+    if (trivial(kr, g, threads, 1)) return;
+    plan p;
+    make_plan(kr, g, threads, &p);
+    run_plan(&p, threads, work);
+}
+
+size_t nn_gemm_need(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+{
+    return trivial(kr, g, threads, 0) ? 0 : plan_workspace(kr, g, threads);
+}
+
+int nn_gemm_run_within(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work, size_t size)
+{
+    if (trivial(kr, g, threads, 1)) return 1;
+    plan p;
+    make_plan(kr, g, threads, &p);
+    const size_t need = plan_bytes(kr, &p, threads);
+    if (need == SIZE_MAX) return -1;
+    if (size < need || !work) return 0;
+    run_plan(&p, threads, work);
+    return 1;
 }

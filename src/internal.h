@@ -67,6 +67,13 @@ typedef struct nn_gemm_args {
 size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads);
 /* Arguments already validated; `work` holds nn_gemm_workspace() bytes. */
 void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work);
+/* The bytes this very product needs (nn_gemm_workspace covers every leading
+ * dimension; this one plan is cheaper per call: 0 for products that need
+ * none, SIZE_MAX on overflow), and nn_gemm_run that plans once, checks
+ * `size` against that need and runs: 1; 0 (nothing done) if it is short,
+ * −1 if the need overflows. */
+size_t nn_gemm_need(const nn_kernels *kr, const nn_gemm_args *g, int threads);
+int nn_gemm_run_within(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work, size_t size);
 /* Threads worth using for this product: 1 below the size where the fork/join
  * costs more than it saves. */
 int nn_gemm_threads(const nn_kernels *kr, const nn_gemm_args *g, int threads);

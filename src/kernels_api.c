@@ -43,11 +43,10 @@ nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta
     /* sized and run with the same thread count: the layout of the
      * workspace depends on it (a smaller team packs wider B panels) */
     const int nt = nn_gemm_threads(kr, &g, nn_resolve_threads(threads));
-    const size_t need = nn_gemm_workspace(kr, &g, nt);
-    if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
-    if ((need && !work) || work_size < need) return NN_ERR_INVALID_ARGUMENT;
-    nn_gemm_run(kr, &g, nt, work);
-    return NN_OK;
+    /* one plan sizes and runs it: the size it needs for these very leading
+     * dimensions, never more than nn_sgemm_workspace_size's */
+    const int ran = nn_gemm_run_within(kr, &g, nt, work, work ? work_size : 0);
+    return ran > 0 ? NN_OK : ran < 0 ? NN_ERR_OVERFLOW : NN_ERR_INVALID_ARGUMENT;
 }
 
 nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t k, float alpha,
@@ -59,9 +58,9 @@ nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, size_t 
     if (s) return s;
     const nn_kernels *kr = nn_kernels_active();
     const int nt = nn_gemm_threads(kr, &g, nn_resolve_threads(0));
-    const size_t need = nn_gemm_workspace(kr, &g, nt);
+    const size_t need = nn_gemm_need(kr, &g, nt);
     if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
-    void *work = malloc(need);
+    void *work = malloc(need ? need : 1);
     if (!work) return NN_ERR_OUT_OF_MEMORY;
     nn_gemm_run(kr, &g, nt, work);
     free(work);

@@ -380,7 +380,7 @@ static nn_status gemm_workspace_for(nn_network *net, const nn_kernels *kr, const
                                     int *threads)
 {
     *threads = nn_gemm_threads(kr, g, nn_resolve_threads(net->threads));
-    const size_t need = nn_gemm_workspace(kr, g, *threads);
+    const size_t need = nn_gemm_need(kr, g, *threads);
     if (need == SIZE_MAX) return NN_ERR_OVERFLOW;
     if (need > net->gemm_ws_size) {
         void *w = malloc(need);
