@@ -28,6 +28,15 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
     for (int v = 0; v < VECS; v++)
 #pragma GCC unroll 12
         for (int j = 0; j < NR; j++) acc[v][j] = _mm512_setzero_ps();
+    /* C's tile is read (beta != 0: every K block after the first) or
+     * written only after the K loop; asking for its lines now hides their
+     * trip from L2/L3 under the FMAs */
+#pragma GCC unroll 12
+    for (int j = 0; j < NR; j++)
+        if (j < cols && (size_t)j < n) {
+            _mm_prefetch((const char *)(c + (size_t)j * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (size_t)j * ldc + 16 * VECS - 1), _MM_HINT_T0);
+        }
     if (b_js == 1) {
         for (size_t p = 0; p < k; p++, a += a_ks, b += b_ks) {
 #pragma GCC unroll 2
