@@ -57,11 +57,11 @@ static inline vf vf_scale2(vf p, vf n)
 }
 #endif
 
-/* Cody–Waite range reduction x = n·ln2 + r, |r| <= ln2/2, and
- * q = e^r − 1 = r + r²·P(r) from a degree-5 polynomial (Cephes expf
- * coefficients): the core of exp and expm1 below. x must be clamped to
- * where 2^n stays finite or flushes cleanly. */
-static inline vf vexpm1_reduced(vf x, vf *n_out)
+/* Cody–Waite range reduction x = n·ln2 + r, |r| <= ln2/2, and the
+ * degree-5 polynomial P(r) (Cephes expf coefficients) with
+ * e^r ≈ 1 + r + r²·P(r): the core of exp and of expm1 below. x must be
+ * clamped to where 2^n stays finite or flushes cleanly. */
+static inline vf vexp_reduce(vf x, vf *n_out, vf *r_out)
 {
     const vf magic = vf_set1(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
     const vf n = vf_sub(vf_fma(x, vf_set1(1.44269504088896341f), magic), magic);
@@ -73,19 +73,29 @@ static inline vf vexpm1_reduced(vf x, vf *n_out)
     p = vf_fma(p, r, vf_set1(4.1665795894e-2f));
     p = vf_fma(p, r, vf_set1(1.6666665459e-1f));
     p = vf_fma(p, r, vf_set1(5.0000001201e-1f));
-    *n_out = n;
+    *n_out = n, *r_out = r;
+    return p;
+}
+
+/* e^r − 1 = r + r²·P(r), for expm1 (tanh): no 1 added, so small r keep
+ * their relative accuracy. */
+static inline vf vexpm1_reduced(vf x, vf *n_out)
+{
+    vf r;
+    const vf p = vexp_reduce(x, n_out, &r);
     return vf_fma(p, vf_mul(r, r), r);
 }
 
-/* exp(x) for every float x: 2^n·(1 + q) with an exact scaling. Max error
- * about 1 ULP for normal results (tests/test_activations.c checks against
- * libm). NaN passes through because vf_max/vf_min return their second
- * operand when either is NaN. */
+/* exp(x) for every float x: 2^n·(1 + r + r²·P(r)) with an exact scaling.
+ * Max error about 1 ULP for normal results (tests/test_activations.c checks
+ * against libm). NaN passes through because vf_max/vf_min return their
+ * second operand when either is NaN. (The order of the last two adds is
+ * the one softmax has always had: changing it changes trained bits.) */
 static inline vf vexp(vf x)
 {
-    vf n;
-    const vf q = vexpm1_reduced(vf_min(vf_set1(89.0f), vf_max(vf_set1(-104.0f), x)), &n);
-    return vf_scale2(vf_add(q, vf_set1(1.0f)), n);
+    vf n, r;
+    const vf p = vexp_reduce(vf_min(vf_set1(89.0f), vf_max(vf_set1(-104.0f), x)), &n, &r);
+    return vf_scale2(vf_fma(p, vf_mul(r, r), vf_add(r, vf_set1(1.0f))), n);
 }
 
 /* One exp of −|x|, so neither side overflows: 1/(1+e) for x >= 0, e/(1+e)
