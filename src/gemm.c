@@ -109,7 +109,8 @@ typedef struct plan {
     void *epilogue_ctx;
     int threads;
     int pack_a;  /* all of op(A) packed; otherwise A is read in place and
-                    only its last, partial MR panel is packed */
+                    only its last, partial MR panel is packed, unless */
+    int a_edge_in_place; /* the kernel reads only the rows it has (a_rows_masked) */
     int pack_b;  /* B packed per (jc, pc) block; otherwise read in place and
                     only partial NR panels are packed */
     int split_k; /* threads take whole K blocks; see run_split_k */
@@ -129,7 +130,7 @@ static size_t apack_floats(const plan *p)
 {
     const size_t mr = p->mr;
     if (p->pack_a) return round_up(p->m, mr) * p->k;
-    return p->m % mr ? mr * p->k : 0;
+    return p->m % mr && !p->a_edge_in_place ? mr * p->k : 0;
 }
 
 /* A K block of B read in place must stay in L1 while the MR panels of A
@@ -204,6 +205,7 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     if (kr->gemm_ukernel_short && p->m <= kr->mr_short)
         p->ukernel = kr->gemm_ukernel_short, p->mr = kr->mr_short;
     p->pack_a = p->ta == NN_TRANS || p->lda > 512;
+    p->a_edge_in_place = !p->pack_a && kr->a_rows_masked;
     /* Equal K blocks (KC 256: 784 = 4 x 196, not 3 x 256 + 16): no short
      * last block paying a full pass over C. A function of K alone, so every
      * element is still summed in the same order for any thread count. */
@@ -316,7 +318,7 @@ static void pack_a_part(const plan *p, int t, int nt)
 {
     const size_t mr = p->mr, kc_max = p->kc;
     const size_t m_panels = (p->m + mr - 1) / mr, mpad = m_panels * mr;
-    const size_t first = p->pack_a ? 0 : p->m / mr * mr;
+    const size_t first = p->pack_a ? 0 : p->a_edge_in_place ? p->m : p->m / mr * mr;
     size_t idx = 0;
     for (size_t pc = 0; pc < p->k; pc += kc_max) {
         const size_t kc = min_size(kc_max, p->k - pc);
@@ -391,7 +393,7 @@ static void compute_block(const plan *p, int t, const span *s)
                         const float *ap;
                         size_t a_ks = mr;
                         if (p->pack_a) ap = p->apack + mpad * pc + i * kc;
-                        else if (i < m_full) ap = a_at(p, i, pc), a_ks = p->lda;
+                        else if (i < m_full || p->a_edge_in_place) ap = a_at(p, i, pc), a_ks = p->lda;
                         else ap = p->apack + mr * pc;
                         if (!p->swapped) {
                             p->ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, s->c + i + j * s->ldc,

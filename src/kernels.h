@@ -61,6 +61,9 @@ typedef struct nn_kernels {
     /* 1 if the micro-kernel is slow reading B by columns, so B is always
      * packed for op(B) = B (the portable one: its compiler-vectorized loop) */
     int pack_b_columns;
+    /* 1 if the micro-kernels read only A's first m rows (masked loads), so a
+     * last, partial MR panel of A can be read in place instead of packed */
+    int a_rows_masked;
 
     /* y = g(x), elementwise; x == y allowed. The softmax slot is unused. */
     nn_unary_fn activate[NN_ACTIVATION_COUNT];

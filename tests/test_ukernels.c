@@ -1,7 +1,8 @@
 /* Every GEMM micro-kernel of every ISA, called directly (not through the
  * driver, whose planner decides which kernel path a shape reaches), in the
  * manner of XNNPACK's GemmMicrokernelTester: all m <= MR, n <= NR, k in
- * {1, 2, KC-1, KC, KC+1}, A packed or read in place, B packed, by rows or by
+ * {1, 2, KC-1, KC, KC+1}, A packed or read in place (with exactly m rows
+ * where the kernel reads only those), B packed, by rows or by
  * columns, alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
  * against a double-accumulating reference, with C's padding rows and
  * columns left untouched. The transposing A packers against a plain copy.
@@ -35,7 +36,10 @@ static int check_call(const char *isa, const ukernel *uk, size_t m, size_t n, si
                       float alpha, float beta, uint64_t seed)
 {
     const size_t mr = uk->mr, nr = uk->nr;
-    const size_t lda = a_in_place ? mr + 5 : mr; /* in place: a column-major A with lda > MR */
+    /* in place: a column-major A with lda > MR; 2: exactly m rows (lda = m, nothing
+     * allocated past the last column's m-th row: only for a_rows_masked kernels,
+     * whose reads past m the sanitizer builds would catch) */
+    const size_t lda = a_in_place == 2 ? m : a_in_place ? mr + 5 : mr;
     const size_t ldb = b_form == B_ROWS ? nr + 3 : k + 3, ldc = m + 2;
     float *a = tu_random(lda * k, seed, -1, 1);
     float *b = tu_random(b_form == B_PACKED ? nr * k : b_form == B_ROWS ? ldb * k : ldb * nr, seed + 1, -1, 1);
@@ -92,7 +96,7 @@ START_TEST(every_microkernel_every_edge)
                     for (size_t n = 1; n <= uk->nr; n++) {
                         /* every edge at the short k's; at the long ones the full tile and a few edges */
                         if (ks[ki] > 2 && !(m == uk->mr || m == 1 || m == uk->mr - 1) ) continue;
-                        for (int a_in_place = 0; a_in_place < 2; a_in_place++)
+                        for (int a_in_place = 0; a_in_place < 2 + kr->a_rows_masked; a_in_place++)
                             for (int b_form = 0; b_form < 3; b_form++) {
                                 if (kr->pack_b_columns && b_form == B_COLUMNS) continue; /* never asked of it */
                                 const float alpha = (m + n) % 2 ? 1.0f : -0.5f, beta = (m * n + ki) % 2 ? 1.0f : 0.0f;

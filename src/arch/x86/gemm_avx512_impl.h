@@ -21,9 +21,20 @@
 /* `cols` (4, 8 or 12, a constant after inlining) columns of the tile are
  * computed: an edge panel of n <= 4 or <= 8 columns skips the FMAs of the
  * zero padding (64³: the last of six panels has 4 columns). */
-static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_ARGS, const int cols)
+static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_ARGS, const int cols,
+                                                                    const int masked)
 {
     __m512 acc[VECS][NR], av[VECS];
+    /* rows past m are neither read nor written: a partial panel of A can be
+     * read in place (kernels.h a_rows_masked); full tiles load plainly, since
+     * a masked load costs an extra operation on the FMA ports (NT
+     * 10x256x256, swapped into full tiles: 8 % slower with masks) */
+    __mmask16 mask[VECS];
+#pragma GCC unroll 2
+    for (int v = 0; v < VECS; v++) {
+        const size_t lo = 16 * (size_t)v;
+        mask[v] = m >= lo + 16 ? 0xffff : m <= lo ? 0 : (__mmask16)((1u << (m - lo)) - 1);
+    }
 #pragma GCC unroll 2
     for (int v = 0; v < VECS; v++)
 #pragma GCC unroll 12
@@ -40,7 +51,7 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
     if (b_js == 1) {
         for (size_t p = 0; p < k; p++, a += a_ks, b += b_ks) {
 #pragma GCC unroll 2
-            for (int v = 0; v < VECS; v++) av[v] = _mm512_loadu_ps(a + 16 * v);
+            for (int v = 0; v < VECS; v++) av[v] = masked ? _mm512_maskz_loadu_ps(mask[v], a + 16 * v) : _mm512_loadu_ps(a + 16 * v);
 #pragma GCC unroll 12
             for (int j = 0; j < NR; j++)
                 if (j < cols) NN_FMA_COL(j, b[j]);
@@ -50,7 +61,7 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
         const float *b0 = b, *b3 = b + 3 * l, *b6 = b + 6 * l, *b9 = b + 9 * l;
         for (size_t p = 0; p < k; p++, a += a_ks, b0 += b_ks, b3 += b_ks, b6 += b_ks, b9 += b_ks) {
 #pragma GCC unroll 2
-            for (int v = 0; v < VECS; v++) av[v] = _mm512_loadu_ps(a + 16 * v);
+            for (int v = 0; v < VECS; v++) av[v] = masked ? _mm512_maskz_loadu_ps(mask[v], a + 16 * v) : _mm512_loadu_ps(a + 16 * v);
             NN_FMA_COL(0, b0[0]); NN_FMA_COL(1, b0[l]); NN_FMA_COL(2, b0[2 * l]);
             NN_FMA_COL(3, b3[0]);
             if (cols > 4) {
@@ -62,12 +73,6 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
                 NN_FMA_COL(9, b9[0]); NN_FMA_COL(10, b9[l]); NN_FMA_COL(11, b9[2 * l]);
             }
         }
-    }
-    __mmask16 mask[VECS];
-#pragma GCC unroll 2
-    for (int v = 0; v < VECS; v++) {
-        const size_t lo = 16 * (size_t)v;
-        mask[v] = m >= lo + 16 ? 0xffff : m <= lo ? 0 : (__mmask16)((1u << (m - lo)) - 1);
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
@@ -83,10 +88,17 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
     }
 }
 
-/* The tile by its real column count. */
+/* The tile by its real column count, with masked A loads only for a
+ * partial one. */
 static inline __attribute__((always_inline)) void gemm_avx512_tile(NN_UKERNEL_ARGS)
 {
-    if (n <= 4) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4);
-    else if (n <= 8) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8);
-    else gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR);
+    if (m == 16 * VECS) {
+        if (n <= 4) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, 0);
+        else if (n <= 8) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, 0);
+        else gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, 0);
+    } else {
+        if (n <= 4) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, 1);
+        else if (n <= 8) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, 1);
+        else gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, 1);
+    }
 }
