@@ -527,7 +527,6 @@ static void dot_columns(void *ctx, size_t lo, size_t hi)
     s->kr->gemv_t(g->k, hi - lo, g->alpha, s->a, g->b + lo * g->ldb, g->ldb, g->beta, g->c + lo * g->ldc, g->ldc);
 }
 
-/* 1 if the product was done here */
 /* Whether run_skinny takes this product (it needs no workspace). */
 static int takes_skinny(const nn_gemm_args *g)
 {
@@ -536,21 +535,16 @@ static int takes_skinny(const nn_gemm_args *g)
             (g->m == 1 && g->k <= SKINNY_MAX_K && g->tb == NN_NO_TRANS && (g->ta == NN_TRANS || g->lda == 1)));
 }
 
-static int run_skinny(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+/* A product takes_skinny accepted: op(A)'s one column (A's column, or Aᵀ's
+ * row with lda 1) times a row, or op(A)'s one row (Aᵀ's column, or A's row
+ * with lda 1) times B. */
+static void run_skinny(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
-    if (!takes_skinny(g)) return 0;
-    skinny_job s = {.kr = kr, .g = g};
-    if (g->k == 1 && (g->ta == NN_NO_TRANS || g->m == 1 || g->lda == 1)) {
-        s.a = g->a; /* op(A)'s one column: A's column, or Aᵀ's row with lda 1 */
+    skinny_job s = {.kr = kr, .g = g, .a = g->a};
+    if (g->k == 1 && (g->ta == NN_NO_TRANS || g->m == 1 || g->lda == 1))
         nn_parallel_ranges(threads, g->n, g->m, outer_columns, &s);
-        return 1;
-    }
-    if (g->m == 1 && g->k <= SKINNY_MAX_K && g->tb == NN_NO_TRANS && (g->ta == NN_TRANS || g->lda == 1)) {
-        s.a = g->a; /* op(A)'s one row: Aᵀ's column, or A's row with lda 1 */
+    else
         nn_parallel_ranges(threads, g->n, g->k, dot_columns, &s);
-        return 1;
-    }
-    return 0; /* not reached: takes_skinny said yes */
 }
 
 /* 1 if the product needs no plan: empty, C only scaled, or skinny (run

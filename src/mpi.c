@@ -54,6 +54,23 @@ typedef struct job {
     nn_mpi_stats stats;
 } job;
 
+/* Rank q's shard of P parameters among R ranks: [shard_lo, + shard_len). */
+static size_t shard_lo(size_t P, size_t q, size_t R) { return P * q / R; }
+static size_t shard_len(size_t P, size_t q, size_t R) { return P * (q + 1) / R - P * q / R; }
+
+/* The R shards as MPI counts and displacements. */
+static void shard_layout(size_t P, size_t R, int *count, int *displ)
+{
+    for (size_t q = 0; q < R; q++) displ[q] = (int)shard_lo(P, q, R), count[q] = (int)shard_len(P, q, R);
+}
+
+/* 1 if net's optimizer state is whole or exactly rank r's shard. */
+static int state_fits(const nn_network *net, size_t r, size_t R)
+{
+    const size_t P = net->n_params;
+    return nn_optimizer_whole(net) || (net->opt_lo == shard_lo(P, r, R) && net->opt_len == shard_len(P, r, R));
+}
+
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -323,7 +340,7 @@ nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ld
     const size_t P = net->n_params, R = (size_t)jb.ranks, r = (size_t)jb.rank, L = net->n_layers;
     const size_t n_in = net->layers[0].in, n_out = net->layers[L - 1].out;
     const size_t bs = opt->batch_size == 0 || opt->batch_size >= m ? m : opt->batch_size;
-    const size_t slice = (bs + R - 1) / R, my_len = P * (r + 1) / R - P * r / R;
+    const size_t slice = (bs + R - 1) / R, my_len = shard_len(P, r, R);
     size_t xs, ys, shared_floats;
     if (!nn_mul_size(n_in, slice, &xs) || !nn_mul_size(n_out, slice, &ys) || xs > SIZE_MAX / 8 ||
         ys > SIZE_MAX / 8 || !nn_mul_size(R, my_len + 3, &shared_floats) ||
@@ -342,7 +359,7 @@ nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ld
         sh->req = malloc((L + 1) * sizeof *sh->req);
     }
     const int short_of_memory = !sh || !ints || !seg || !xb || !yb || !perm || !sh->costs || !sh->req;
-    const int layout = nn_optimizer_whole(net) || (net->opt_lo == P * r / R && net->opt_len == my_len);
+    const int layout = state_fits(net, r, R);
     if (!sh) { /* nothing to take part in the agreement with: the others time out */
         s = nn_fail(net, NN_ERR_OUT_OF_MEMORY, "nn_mpi_train buffers");
         goto done;
@@ -376,8 +393,7 @@ nn_status nn_mpi_train(nn_network *net, MPI_Comm comm, const float *x, size_t ld
         }
 
     jb.count = ints, jb.displ = ints + R, jb.seg = ints + 2 * R, jb.seg_at = seg, jb.seg_len = seg + L;
-    for (size_t q = 0; q < R; q++)
-        jb.displ[q] = (int)(P * q / R), jb.count[q] = (int)(P * (q + 1) / R - P * q / R);
+    shard_layout(P, R, jb.count, jb.displ);
     plan_segments(&jb);
     sh->send = sh->costs + 2 * R + 2, sh->pieces = sh->send + P;
     jb.sh = sh;
@@ -406,8 +422,7 @@ nn_status nn_mpi_gather_optimizer(nn_network *net, MPI_Comm comm)
     const size_t P = net->n_params, R = (size_t)ranks, r = (size_t)rank;
     int *counts = malloc(2 * R * sizeof *counts);
     nn_opt_state whole = {0};
-    const int layout = nn_optimizer_whole(net) || (net->opt_lo == P * r / R && net->opt_len == P * (r + 1) / R - P * r / R);
-    int bad = !counts || nn_optimizer_reshape(net, 0, P, &whole) ? 1 : !layout ? 2 : 0, worst = 0;
+    int bad = !counts || nn_optimizer_reshape(net, 0, P, &whole) ? 1 : !state_fits(net, r, R) ? 2 : 0, worst = 0;
     /* every rank learns whether all can go on before any changes its network */
     if (MPI_Allreduce(&bad, &worst, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS) worst = 3;
     nn_status s = worst == 1   ? nn_fail(net, NN_ERR_OUT_OF_MEMORY, "nn_mpi_gather_optimizer")
@@ -415,8 +430,7 @@ nn_status nn_mpi_gather_optimizer(nn_network *net, MPI_Comm comm)
                                          "the optimizer state is split for another rank layout")
                   : worst == 3 ? nn_fail(net, NN_ERR_IO, "MPI_Allreduce failed")
                                : NN_OK;
-    for (size_t q = 0; !s && q < R; q++)
-        counts[R + q] = (int)(P * q / R), counts[q] = (int)(P * (q + 1) / R - P * q / R);
+    if (!s) shard_layout(P, R, counts, counts + R);
     float *arrays[2] = {whole.m, whole.v};
     for (int a = 0; a < 2 && !s; a++)
         if (arrays[a] && MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, arrays[a], counts, counts + R, MPI_FLOAT, comm) !=

@@ -110,7 +110,7 @@ static void few_columns_rows(const nn_kernels *kr, const nn_layer *ly, const flo
 {
     const size_t per_line = NN_CACHE_LINE / sizeof(float);
     const size_t k = (size_t)nn_worth_threads(
-        nt, nn_work_seconds(nn_kernels_active(), NN_WORK_MACS, (double)(ly->out * ly->in * m)), 0);
+        nt, nn_work_seconds(kr, NN_WORK_MACS, (double)(ly->out * ly->in * m)), 0);
     if ((size_t)t >= k) return;
     const size_t lines = (ly->out + per_line - 1) / per_line;
     const size_t lo = lines * (size_t)t / k * per_line, hi_line = lines * ((size_t)t + 1) / k * per_line;
