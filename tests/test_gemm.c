@@ -133,6 +133,26 @@ START_TEST(mlp_shapes_every_isa)
 }
 END_TEST
 
+/* op(A) = A with lda > 512 is packed whole before the product (column by
+ * column, each thread a range of K): with a partial last panel (600 rows),
+ * with leading-dimension padding, over several K blocks. */
+START_TEST(packed_a_every_isa)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        int failures = 0;
+        for (int f = 0; f < 3; f++) {
+            const nn_transpose ta = (nn_transpose)(f == 2), tb = (nn_transpose)(f == 1);
+            failures += check_one(ta, tb, 600, 20, 900, 1.0f, 0.5f, 0, (uint64_t)(40 + f));
+            failures += check_one(ta, tb, 37, 13, 900, -0.5f, 0.0f, 600, (uint64_t)(50 + f));
+        }
+        ck_assert_msg(failures == 0, "%s: packed-A products out of bound", nn_isa_name(isas[s]));
+    }
+}
+END_TEST
+
 START_TEST(beta_zero_ignores_nan_in_c)
 {
     nn_isa isas[NN_ISA_COUNT];
@@ -157,9 +177,10 @@ START_TEST(threads_bitwise_identical)
 {
     nn_isa isas[NN_ISA_COUNT];
     const int n_isa = tu_isas(isas);
-    /* 200 x 257 splits by columns, 256 x 128 by rows (see run_thread) */
-    const size_t shapes[2][3] = {{200, 257, 300}, {256, 128, 300}};
-    for (int sh = 0; sh < 2; sh++) {
+    /* 200 x 257 splits by columns, 256 x 128 by rows (see run_thread);
+     * 600 rows pack all of A (lda > 512), each thread a range of K */
+    const size_t shapes[3][3] = {{200, 257, 300}, {256, 128, 300}, {600, 40, 900}};
+    for (int sh = 0; sh < 3; sh++) {
     const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
     float *a = tu_random(m * k, 1, -1, 1), *b = tu_random(k * n, 2, -1, 1);
     float *c1 = malloc(m * n * sizeof *c1), *ct = malloc(m * n * sizeof *ct);
@@ -370,6 +391,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, workspace_is_all_that_is_touched, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
+    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, packed_a_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, workspace_is_all_that_is_touched, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
     return tu_main("gemm", 300, tests, sizeof tests / sizeof *tests);
 }

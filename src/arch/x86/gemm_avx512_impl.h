@@ -18,6 +18,15 @@
             _mm512_fmadd_ps(av[v], bj, acc[v][j]);                                        \
     } while (0)
 
+/* A streams from L2 (an MC x KC block of it lives there) while B's panel
+ * stays in L1; the hardware's L2-to-L1 prefetch alone left the tile at 85-90 %
+ * of its speed with A in L1 (32x12 tiles over a 1.4 MB block of A, k = 342:
+ * 186-206 GFLOP/s without, 194-220 with A asked for 8 steps ahead). */
+#define NN_A_AHEAD 8
+#define NN_PREFETCH_A()                                                                   \
+    _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++)                                \
+        _mm_prefetch((const char *)(a + NN_A_AHEAD * a_ks + 16 * v), _MM_HINT_T0)
+
 /* `cols` (4, 8 or 12, a constant after inlining) columns of the tile are
  * computed: an edge panel of n <= 4 or <= 8 columns skips the FMAs of the
  * zero padding (64³: the last of six panels has 4 columns). */
@@ -50,6 +59,7 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
         }
     if (b_js == 1) {
         for (size_t p = 0; p < k; p++, a += a_ks, b += b_ks) {
+            NN_PREFETCH_A();
 #pragma GCC unroll 2
             for (int v = 0; v < VECS; v++) av[v] = masked ? _mm512_maskz_loadu_ps(mask[v], a + 16 * v) : _mm512_loadu_ps(a + 16 * v);
 #pragma GCC unroll 12
@@ -60,6 +70,7 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
         const size_t l = b_js; /* the bases past `cols` are never read */
         const float *b0 = b, *b3 = b + 3 * l, *b6 = b + 6 * l, *b9 = b + 9 * l;
         for (size_t p = 0; p < k; p++, a += a_ks, b0 += b_ks, b3 += b_ks, b6 += b_ks, b9 += b_ks) {
+            NN_PREFETCH_A();
 #pragma GCC unroll 2
             for (int v = 0; v < VECS; v++) av[v] = masked ? _mm512_maskz_loadu_ps(mask[v], a + 16 * v) : _mm512_loadu_ps(a + 16 * v);
             NN_FMA_COL(0, b0[0]); NN_FMA_COL(1, b0[l]); NN_FMA_COL(2, b0[2 * l]);
