@@ -177,10 +177,12 @@ START_TEST(threads_bitwise_identical)
 {
     nn_isa isas[NN_ISA_COUNT];
     const int n_isa = tu_isas(isas);
-    /* 200 x 257 splits by columns, 256 x 128 by rows (see run_thread);
-     * 600 rows pack all of A (lda > 512), each thread a range of K */
-    const size_t shapes[3][3] = {{200, 257, 300}, {256, 128, 300}, {600, 40, 900}};
-    for (int sh = 0; sh < 3; sh++) {
+    /* 200 x 257 splits by columns, 256 x 128 and 250 x 100 by rows (see
+     * run_thread; each thread packs its own rows of A, the last one a
+     * partial panel); 600 rows pack all of A (lda > 512), each thread a
+     * range of K */
+    const size_t shapes[4][3] = {{200, 257, 300}, {256, 128, 300}, {250, 100, 300}, {600, 40, 900}};
+    for (int sh = 0; sh < 4; sh++) {
     const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
     float *a = tu_random(m * k, 1, -1, 1), *b = tu_random(k * n, 2, -1, 1);
     float *c1 = malloc(m * n * sizeof *c1), *ct = malloc(m * n * sizeof *ct);
