@@ -405,7 +405,7 @@ static void compute_block(const plan *p, int t, const span *s)
                     size_t b_ks, b_js;
                     if (p->pack_b) {
                         bp = bpack + jr * kc, b_ks = nr, b_js = 1;
-                    } else if (nn == nr) { /* in place */
+                    } else if (nn == nr || (kr->b_cols_even && nn % 2 == 0)) { /* in place */
                         bp = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb : p->b + j + pc * p->ldb;
                         b_ks = p->tb == NN_NO_TRANS ? 1 : p->ldb;
                         b_js = p->tb == NN_NO_TRANS ? p->ldb : 1;

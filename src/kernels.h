@@ -18,9 +18,10 @@
  * b + p·b_ks + j·b_js for j < NR. A packed panel has a_ks = MR; a column-major
  * A is read in place with a_ks = lda. B is packed (b_ks = NR, b_js = 1), or
  * read in place by rows (b_ks = ldb, b_js = 1) or columns (b_ks = 1,
- * b_js = ldb). All MR x NR values are always read: the driver packs partial
- * panels with zero padding; m <= MR and n <= NR say how much of the tile is
- * stored. beta == 0 means C is not read. */
+ * b_js = ldb). All MR x NR values are read unless the table says otherwise
+ * (a_rows_masked, b_cols_even): the driver packs partial panels with zero
+ * padding; m <= MR and n <= NR say how much of the tile is stored. beta == 0
+ * means C is not read. */
 typedef void (*nn_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const float *a, size_t a_ks,
                                    const float *b, size_t b_ks, size_t b_js, float *c,
                                    size_t ldc, float alpha, float beta);
@@ -64,6 +65,9 @@ typedef struct nn_kernels {
     /* 1 if the micro-kernels read only A's first m rows (masked loads), so a
      * last, partial MR panel of A can be read in place instead of packed */
     int a_rows_masked;
+    /* 1 if the micro-kernels read only B's first n columns when n is even,
+     * so a partial NR panel of an even width is read in place, not packed */
+    int b_cols_even;
 
     /* y = g(x), elementwise; x == y allowed. The softmax slot is unused. */
     nn_unary_fn activate[NN_ACTIVATION_COUNT];

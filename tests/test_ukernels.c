@@ -2,8 +2,8 @@
  * driver, whose planner decides which kernel path a shape reaches), in the
  * manner of XNNPACK's GemmMicrokernelTester: all m <= MR, n <= NR, k in
  * {1, 2, KC-1, KC, KC+1}, A packed or read in place (with exactly m rows
- * where the kernel reads only those), B packed, by rows or by
- * columns, alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
+ * where the kernel reads only those), B packed, by rows or by columns (in
+ * place with exactly n columns where the kernel reads only those), alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
  * against a double-accumulating reference, with C's padding rows and
  * columns left untouched. The transposing A packers against a plain copy.
  * The skinny kernels (ger: K = 1 outer products, gemv_t: one row times B)
@@ -33,16 +33,18 @@ enum { B_PACKED, B_ROWS, B_COLUMNS };
 
 /* One call: returns 0 on pass. */
 static int check_call(const char *isa, const ukernel *uk, size_t m, size_t n, size_t k, int a_in_place, int b_form,
-                      float alpha, float beta, uint64_t seed)
+                      int b_exact, float alpha, float beta, uint64_t seed)
 {
     const size_t mr = uk->mr, nr = uk->nr;
     /* in place: a column-major A with lda > MR; 2: exactly m rows (lda = m, nothing
      * allocated past the last column's m-th row: only for a_rows_masked kernels,
-     * whose reads past m the sanitizer builds would catch) */
+     * whose reads past m the sanitizer builds would catch). b_exact: B in
+     * place with exactly n columns (b_cols_even kernels, even n), likewise. */
     const size_t lda = a_in_place == 2 ? m : a_in_place ? mr + 5 : mr;
-    const size_t ldb = b_form == B_ROWS ? nr + 3 : k + 3, ldc = m + 2;
+    const size_t ldb = b_form == B_ROWS ? (b_exact ? n : nr + 3) : k + 3, ldc = m + 2;
     float *a = tu_random(lda * k, seed, -1, 1);
-    float *b = tu_random(b_form == B_PACKED ? nr * k : b_form == B_ROWS ? ldb * k : ldb * nr, seed + 1, -1, 1);
+    float *b = tu_random(b_form == B_PACKED ? nr * k : b_form == B_ROWS ? ldb * k : ldb * (b_exact ? n : nr),
+                         seed + 1, -1, 1);
     float *c = tu_random(ldc * (n + 1), seed + 2, -1, 1), *c0 = malloc(ldc * (n + 1) * sizeof *c0);
     if (beta == 0.0f)
         for (size_t i = 0; i < ldc * (n + 1); i++) c[i] = i % ldc < m && i / ldc < n ? NAN : c[i];
@@ -100,8 +102,9 @@ START_TEST(every_microkernel_every_edge)
                             for (int b_form = 0; b_form < 3; b_form++) {
                                 if (kr->pack_b_columns && b_form == B_COLUMNS) continue; /* never asked of it */
                                 const float alpha = (m + n) % 2 ? 1.0f : -0.5f, beta = (m * n + ki) % 2 ? 1.0f : 0.0f;
+                                const int b_exact = kr->b_cols_even && n % 2 == 0 && b_form != B_PACKED;
                                 failures += check_call(nn_isa_name(isas[s]), uk, m, n, ks[ki], a_in_place, b_form,
-                                                       alpha, beta, seed++);
+                                                       b_exact, alpha, beta, seed++);
                                 if (failures > 5) break;
                             }
                     }

@@ -27,9 +27,11 @@
     _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++)                                \
         _mm_prefetch((const char *)(a + NN_A_AHEAD * a_ks + 16 * v), _MM_HINT_T0)
 
-/* `cols` (4, 8 or 12, a constant after inlining) columns of the tile are
- * computed: an edge panel of n <= 4 or <= 8 columns skips the FMAs of the
- * zero padding (64³: the last of six panels has 4 columns). */
+/* `cols` (2, 4, ..., 12, a constant after inlining) columns of the tile
+ * are computed and only those columns of B are read: an edge panel skips
+ * the FMAs of its padding (64³: the last of six panels has 4 columns; the
+ * swapped A·Bᵀ of a 10-class output layer has 10), and a panel of an even
+ * number of columns can be read in place (kernels.h b_cols_even). */
 static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_ARGS, const int cols,
                                                                     const int masked)
 {
@@ -73,16 +75,12 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
             NN_PREFETCH_A();
 #pragma GCC unroll 2
             for (int v = 0; v < VECS; v++) av[v] = masked ? _mm512_maskz_loadu_ps(mask[v], a + 16 * v) : _mm512_loadu_ps(a + 16 * v);
-            NN_FMA_COL(0, b0[0]); NN_FMA_COL(1, b0[l]); NN_FMA_COL(2, b0[2 * l]);
-            NN_FMA_COL(3, b3[0]);
-            if (cols > 4) {
-                NN_FMA_COL(4, b3[l]); NN_FMA_COL(5, b3[2 * l]);
-                NN_FMA_COL(6, b6[0]); NN_FMA_COL(7, b6[l]);
-            }
-            if (cols > 8) {
-                NN_FMA_COL(8, b6[2 * l]);
-                NN_FMA_COL(9, b9[0]); NN_FMA_COL(10, b9[l]); NN_FMA_COL(11, b9[2 * l]);
-            }
+            NN_FMA_COL(0, b0[0]); NN_FMA_COL(1, b0[l]);
+            if (cols > 2) { NN_FMA_COL(2, b0[2 * l]); NN_FMA_COL(3, b3[0]); }
+            if (cols > 4) { NN_FMA_COL(4, b3[l]); NN_FMA_COL(5, b3[2 * l]); }
+            if (cols > 6) { NN_FMA_COL(6, b6[0]); NN_FMA_COL(7, b6[l]); }
+            if (cols > 8) { NN_FMA_COL(8, b6[2 * l]); NN_FMA_COL(9, b9[0]); }
+            if (cols > 10) { NN_FMA_COL(10, b9[l]); NN_FMA_COL(11, b9[2 * l]); }
         }
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -99,17 +97,22 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
     }
 }
 
-/* The tile by its real column count, with masked A loads only for a
- * partial one. */
+/* The tile by its real column count rounded up to even, with masked A
+ * loads only for a partial one. */
+#define NN_TILE_COLS(masked)                                                                    \
+    switch ((n + 1) / 2) {                                                                      \
+    case 0: case 1: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 2, masked); break;  \
+    case 2: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, masked); break;          \
+    case 3: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 6, masked); break;          \
+    case 4: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, masked); break;          \
+    case 5: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 10, masked); break;         \
+    default: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, masked); break;        \
+    }
 static inline __attribute__((always_inline)) void gemm_avx512_tile(NN_UKERNEL_ARGS)
 {
     if (m == 16 * VECS) {
-        if (n <= 4) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, 0);
-        else if (n <= 8) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, 0);
-        else gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, 0);
+        NN_TILE_COLS(0)
     } else {
-        if (n <= 4) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, 1);
-        else if (n <= 8) gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, 1);
-        else gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, 1);
+        NN_TILE_COLS(1)
     }
 }
