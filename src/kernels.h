@@ -31,6 +31,13 @@ typedef void (*nn_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const float *a,
 typedef void (*nn_pack_a_transposed_fn)(size_t mr, size_t m, size_t kc, const float *x, size_t ld,
                                         float *dst);
 
+/* Store a tile of a transposed product: C(i, j) = T(i, j) for i < m, j < n,
+ * or T(i, j) + beta·C(i, j) (a product, then a sum: the bits of gemm.c's
+ * own loop) when beta != 0; T is column-major (T(i, j) at tile[i + j·ld])
+ * and C row-major (c[i·ldc + j]). */
+typedef void (*nn_store_transposed_fn)(size_t m, size_t n, const float *tile, size_t ld, float beta, float *c,
+                                       size_t ldc);
+
 typedef void (*nn_unary_fn)(size_t n, const float *x, float *y);
 
 /* A network small enough for the small-network path (small.c): at most
@@ -59,6 +66,8 @@ typedef struct nn_kernels {
     nn_gemm_ukernel_fn gemm_ukernel_short;
     /* optional: a faster transposing pack of A; NULL: gemm.c's own loop */
     nn_pack_a_transposed_fn pack_a_transposed;
+    /* optional: a faster store_transposed; NULL: gemm.c's own loop */
+    nn_store_transposed_fn store_transposed;
     /* 1 if the micro-kernel is slow reading B by columns, so B is always
      * packed for op(B) = B (the portable one: its compiler-vectorized loop) */
     int pack_b_columns;

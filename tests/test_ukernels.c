@@ -5,7 +5,8 @@
  * where the kernel reads only those), B packed, by rows or by columns (in
  * place with exactly n columns where the kernel reads only those), alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
  * against a double-accumulating reference, with C's padding rows and
- * columns left untouched. The transposing A packers against a plain copy.
+ * columns left untouched. The transposing A packers against a plain copy,
+ * the transposing tile stores against a plain loop.
  * The skinny kernels (ger: K = 1 outer products, gemv_t: one row times B)
  * over short and long sides, strided C, beta 0 over NaN and beta 0.5. */
 #include <float.h>
@@ -146,6 +147,42 @@ START_TEST(transposing_packers)
 }
 END_TEST
 
+/* The transposing store of a tile of Cᵀ: bitwise the portable definition
+ * (T(i, j), or T(i, j) + beta·C(i, j) as a product then a sum), for every
+ * m <= 32 and n <= 16 (full 8 x 8 blocks, pairs of columns, single ones),
+ * with C's padding columns left untouched. */
+START_TEST(transposing_stores)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        if (!kr->store_transposed) continue;
+        for (size_t m = 1; m <= 32; m++)
+            for (size_t n = 1; n <= 16; n++)
+                for (int with_beta = 0; with_beta < 2; with_beta++) {
+                    const size_t ld = 32 + 3, ldc = n + 3;
+                    const float beta = with_beta ? 0.5f : 0.0f;
+                    float *tile = tu_random(ld * n, m * 17 + n, -1, 1), *c = tu_random(ldc * m, m + n, -1, 1);
+                    float *c0 = malloc(ldc * m * sizeof *c0);
+                    if (!with_beta)
+                        for (size_t i = 0; i < ldc * m; i++) c[i] = i % ldc < n ? NAN : c[i];
+                    memcpy(c0, c, ldc * m * sizeof *c);
+                    kr->store_transposed(m, n, tile, ld, beta, c, ldc);
+                    for (size_t i = 0; i < m; i++)
+                        for (size_t j = 0; j < ldc; j++) {
+                            const float t = j < n ? tile[i + j * ld] : 0.0f;
+                            const float want = j >= n ? c0[i * ldc + j] : with_beta ? t + beta * c0[i * ldc + j] : t;
+                            ck_assert_msg(memcmp(&c[i * ldc + j], &want, sizeof want) == 0,
+                                          "%s store_transposed m=%zu n=%zu beta=%g (%zu,%zu)", nn_isa_name(isas[s]), m,
+                                          n, (double)beta, i, j);
+                        }
+                    free(tile), free(c), free(c0);
+                }
+    }
+}
+END_TEST
+
 /* |got − ref| within k+2 roundings of the terms' magnitude */
 static int close_to(float got, double ref, double mag, size_t k)
 {
@@ -220,6 +257,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, skinny_kernels};
+    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, skinny_kernels};
     return tu_main("ukernels", 600, tests, sizeof tests / sizeof *tests);
 }

@@ -19,5 +19,7 @@ void nn_ger_avx2(size_t m, size_t n, float alpha, const float *a, const float *b
 
 /* The nn_pack_a_transposed_fn of kernels.h with 8 x 8 AVX transposes. */
 void nn_pack_a_transposed_avx2(size_t mr, size_t m, size_t kc, const float *x, size_t ld, float *dst);
+/* The nn_store_transposed_fn of kernels.h, the same way. */
+void nn_store_transposed_avx2(size_t m, size_t n, const float *tile, size_t ld, float beta, float *c, size_t ldc);
 
 #endif /* NN_UKERNELS_H */

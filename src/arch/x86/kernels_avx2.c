@@ -84,5 +84,5 @@ void nn_ger_avx2(size_t m, size_t n, float alpha, const float *a, const float *b
 
 const nn_kernels nn_kernels_avx2 = {
     .isa = NN_ISA_AVX2, .mr = 16, .nr = 6, .kc = 256, .gemm_ukernel = nn_gemm_16x6_avx2,
-    .pack_a_transposed = nn_pack_a_transposed_avx2,
+    .pack_a_transposed = nn_pack_a_transposed_avx2, .store_transposed = nn_store_transposed_avx2,
     NN_VECTOR_KERNELS, NN_VECTOR_PROBE};
