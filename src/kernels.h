@@ -131,6 +131,15 @@ typedef struct nn_kernels {
                             const float *y, size_t ldy, float scale, float *out, size_t ldo,
                             float *grad, float *cost, float *work);
 
+    /* Products of at most NN_DOT_MAX_ROWS rows as dot products along K:
+     * C(i, j) = alpha·Σ_p at[i·ldat + p]·b[p + j·ldb] + beta·C(i, j) for
+     * i < m, j < n (C column-major, ld ldc; beta == 0: C not read). Tiles
+     * of gemm_dot_cols columns from column 0: callers that split the
+     * columns on multiples of it get the same bits for any split. */
+    void (*gemm_dot)(size_t m, size_t n, size_t k, const float *at, size_t ldat, const float *b, size_t ldb,
+                     float alpha, float beta, float *c, size_t ldc);
+    size_t gemm_dot_cols;
+
     /* Y = g(W·X + b) for a few columns (inference): Y is rows x n (ld ldy),
      * W rows x k (ld ldw), X k x n (ld ldx); g elementwise (not softmax).
      * W is streamed once per VF_ACC/2 columns (at most 8); best for n <= 8. */
@@ -143,6 +152,11 @@ typedef struct nn_kernels {
     size_t lanes;
     float (*fma_probe)(size_t iterations);
 } nn_kernels;
+
+/* The row count up to which gemm.c computes a product as dot products
+ * (gemm_dot): below the short tile's 16 rows, its padding costs more than
+ * the horizontal sums. */
+#define NN_DOT_MAX_ROWS 12
 
 /* Longest run a reduction kernel sums on its own (a multiple of every vector
  * width); longer inputs are split in halves recursively. */

@@ -6,7 +6,8 @@
  * place with exactly n columns where the kernel reads only those), alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
  * against a double-accumulating reference, with C's padding rows and
  * columns left untouched. The transposing A packers against a plain copy,
- * the transposing tile stores against a plain loop.
+ * the transposing tile stores against a plain loop, the few-row dot-product
+ * kernel against the reference.
  * The skinny kernels (ger: K = 1 outer products, gemv_t: one row times B)
  * over short and long sides, strided C, beta 0 over NaN and beta 0.5. */
 #include <float.h>
@@ -32,6 +33,41 @@ static int kernels_of(const nn_kernels *kr, ukernel *out)
 
 enum { B_PACKED, B_ROWS, B_COLUMNS };
 
+/* C (ld ldc, m x n, and one column past it) after C = alpha·A·B + beta·C0
+ * with A(i, p) = a[i·a_is + p·a_ps] and B(p, j) = b[p·b_ps + j·b_js]:
+ * within K+2 roundings of the reference, and untouched outside m x n.
+ * Returns 0 on pass, else prints what and where. */
+static int compare_tile(const char *what, size_t m, size_t n, size_t k, const float *a, size_t a_is, size_t a_ps,
+                        const float *b, size_t b_ps, size_t b_js, float alpha, float beta, const float *c,
+                        const float *c0, size_t ldc)
+{
+    for (size_t j = 0; j <= n; j++)
+        for (size_t i = 0; i < ldc; i++) {
+            const float got = c[i + j * ldc];
+            if (i >= m || j >= n) {
+                if (memcmp(&got, &c0[i + j * ldc], sizeof got) != 0) {
+                    fprintf(stderr, "%s: wrote (%zu,%zu) outside %zux%zu\n", what, i, j, m, n);
+                    return 1;
+                }
+                continue;
+            }
+            double ref = 0, mag = 0;
+            for (size_t p = 0; p < k; p++) {
+                const double t = (double)a[i * a_is + p * a_ps] * b[p * b_ps + j * b_js];
+                ref += t, mag += fabs(t);
+            }
+            const double old = beta == 0.0f ? 0.0 : c0[i + j * ldc];
+            ref = alpha * ref + beta * old;
+            const double tol = (double)(k + 2) * FLT_EPSILON * (fabs(alpha) * mag + fabs(beta * old)) + 1e-30;
+            if (!(fabs(got - ref) <= tol)) {
+                fprintf(stderr, "%s %zux%zu k=%zu alpha=%g beta=%g (%zu,%zu): %g vs %g\n", what, m, n, k,
+                        (double)alpha, (double)beta, i, j, (double)got, ref);
+                return 1;
+            }
+        }
+    return 0;
+}
+
 /* One call: returns 0 on pass. */
 static int check_call(const char *isa, const ukernel *uk, size_t m, size_t n, size_t k, int a_in_place, int b_form,
                       int b_exact, float alpha, float beta, uint64_t seed)
@@ -53,30 +89,9 @@ static int check_call(const char *isa, const ukernel *uk, size_t m, size_t n, si
     const size_t a_ks = lda, b_ks = b_form == B_PACKED ? nr : b_form == B_ROWS ? ldb : 1;
     const size_t b_js = b_form == B_COLUMNS ? ldb : 1;
     uk->fn(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);
-    int bad = 0;
-    for (size_t j = 0; j <= n && !bad; j++)
-        for (size_t i = 0; i < ldc && !bad; i++) {
-            const float got = c[i + j * ldc];
-            if (i >= m || j >= n) { /* outside the tile's m x n: untouched */
-                bad = memcmp(&got, &c0[i + j * ldc], sizeof got) != 0;
-                if (bad) fprintf(stderr, "%s %s: wrote (%zu,%zu) outside %zux%zu\n", isa, uk->name, i, j, m, n);
-                continue;
-            }
-            double ref = 0, mag = 0;
-            for (size_t p = 0; p < k; p++) {
-                const double av = a[i + p * a_ks], bv = b[p * b_ks + j * b_js];
-                ref += av * bv, mag += fabs(av * bv);
-            }
-            const double old = beta == 0.0f ? 0.0 : c0[i + j * ldc];
-            ref = alpha * ref + beta * old;
-            const double tol = (double)(k + 2) * FLT_EPSILON * (fabs(alpha) * mag + fabs(beta * old)) + 1e-30;
-            if (!(fabs(got - ref) <= tol)) {
-                fprintf(stderr, "%s %s %zux%zu k=%zu a_in_place=%d b_form=%d alpha=%g beta=%g (%zu,%zu): %g vs %g\n",
-                        isa, uk->name, m, n, k, a_in_place, b_form, (double)alpha, (double)beta, i, j,
-                        (double)got, ref);
-                bad = 1;
-            }
-        }
+    char what[96];
+    snprintf(what, sizeof what, "%s %s a_in_place=%d b_form=%d", isa, uk->name, a_in_place, b_form);
+    const int bad = compare_tile(what, m, n, k, a, 1, a_ks, b, b_ks, b_js, alpha, beta, c, c0, ldc);
     free(a), free(b), free(c), free(c0);
     return bad;
 }
@@ -183,6 +198,51 @@ START_TEST(transposing_stores)
 }
 END_TEST
 
+/* The few-row dot-product kernel: every m <= NN_DOT_MAX_ROWS, n up to two
+ * tiles and a part, K around the vector widths and long, strided operands
+ * (op(A)'s rows exactly k long where the stride allows), beta 0 over NaN
+ * and beta 0.5, against a double-accumulating reference; C's padding rows
+ * and its column past n untouched. */
+static int check_dot(const char *isa, const nn_kernels *kr, size_t m, size_t n, size_t k, float alpha, float beta,
+                     uint64_t seed)
+{
+    const size_t ldat = k + (m % 2) * 3, ldb = k + 5, ldc = m + 2;
+    float *at = tu_random(ldat * (m - 1) + k, seed, -1, 1), *b = tu_random(ldb * (n - 1) + k, seed + 1, -1, 1);
+    float *c = tu_random(ldc * (n + 1), seed + 2, -1, 1), *c0 = malloc(ldc * (n + 1) * sizeof *c0);
+    if (beta == 0.0f)
+        for (size_t i = 0; i < ldc * (n + 1); i++) c[i] = i % ldc < m && i / ldc < n ? NAN : c[i];
+    memcpy(c0, c, ldc * (n + 1) * sizeof *c);
+    kr->gemm_dot(m, n, k, at, ldat, b, ldb, alpha, beta, c, ldc);
+    char what[64];
+    snprintf(what, sizeof what, "%s gemm_dot", isa);
+    const int bad = compare_tile(what, m, n, k, at, ldat, 1, b, 1, ldb, alpha, beta, c, c0, ldc);
+    free(at), free(b), free(c), free(c0);
+    return bad;
+}
+
+START_TEST(dot_kernels)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const size_t ks[] = {1, 7, 15, 16, 17, 33, 256, 259};
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        if (!kr->gemm_dot) continue;
+        ck_assert(kr->gemm_dot_cols > 0);
+        int failures = 0;
+        uint64_t seed = 1;
+        for (size_t m = 1; m <= NN_DOT_MAX_ROWS; m++)
+            for (size_t n = 1; n <= 2 * kr->gemm_dot_cols + 1; n++)
+                for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+                    const float alpha = (m + n) % 2 ? 1.0f : -0.5f, beta = (m + n + ki) % 2 ? 0.5f : 0.0f;
+                    failures += check_dot(nn_isa_name(isas[s]), kr, m, n, ks[ki], alpha, beta, seed);
+                    seed += 3;
+                }
+        ck_assert_msg(failures == 0, "%s gemm_dot: %d failing calls", nn_isa_name(isas[s]), failures);
+    }
+}
+END_TEST
+
 /* |got − ref| within k+2 roundings of the terms' magnitude */
 static int close_to(float got, double ref, double mag, size_t k)
 {
@@ -257,6 +317,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, skinny_kernels};
+    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, dot_kernels, skinny_kernels};
     return tu_main("ukernels", 600, tests, sizeof tests / sizeof *tests);
 }

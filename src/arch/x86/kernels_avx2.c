@@ -74,6 +74,7 @@ static inline vf vf_pow2i(vf n)
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
 }
 
+#define vf_keep_in_register(v) __asm__("" : "+v"(v))
 #include "../vector_impl.h"
 
 void nn_ger_avx2(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta, float *c,

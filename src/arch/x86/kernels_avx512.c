@@ -68,6 +68,7 @@ static inline vf vf_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); }
  * rarely 64-byte aligned, and 64-byte stores that straddle cache lines made
  * 20x1000x1 run at 17 GFLOP/s where AVX2's kernel ran at 26 (Intel Xeon). */
 #define NN_GER nn_ger_avx2
+#define vf_keep_in_register(v) __asm__("" : "+v"(v))
 #include "../vector_impl.h"
 
 /* KC 400: a 12 x 400 B panel (19 KB) still stays in L1 while A streams past,
