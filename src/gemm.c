@@ -117,6 +117,8 @@ typedef struct plan {
     int pack_b;  /* B packed per (jc, pc) block; otherwise read in place and
                     only partial NR panels are packed */
     int split_k; /* threads take whole K blocks; see run_split_k */
+    int a_private; /* all of A packed, small: each thread packs its own copy
+                      when they split C by columns (see run_thread) */
     float *apack;
     float *bpack; /* per thread: kc x nc (pack_b) or the partial panel */
     size_t bpack_stride;
@@ -174,6 +176,13 @@ static cache_blocking cache_blocks(const nn_kernels *kr)
     return (cache_blocking){.mc = clamp_size(l2 / 2 / panel, 64, 1024), .nc = clamp_size(l3 / 2 / cores / panel, 256, 2048)};
 }
 
+/* Packed A up to this size (64 KB) is packed by each thread for itself
+ * when they split C by columns: shared, each thread would read the half the
+ * other one wrote, and on this project's machines a cache line another core
+ * has just written costs more than packing it again (TN 256x256x10 on 2
+ * threads: A is 10 KB). */
+#define A_PRIVATE_FLOATS (16 * 1024)
+
 static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, plan *p)
 {
     const cache_blocking blk = cache_blocks(kr);
@@ -230,6 +239,7 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
                                     : round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
     p->nc = min_size(round_up(blk.nc, kr->nr), share);
     p->bpack_stride = round_up(kc * p->nc, ALIGN / sizeof(float));
+    p->a_private = p->pack_a && threads > 1 && !p->split_k && round_up(p->m, p->mr) * p->k <= A_PRIVATE_FLOATS;
 }
 
 /* Longer dot products go to the blocked GEMM, whose K blocks keep the
@@ -241,7 +251,7 @@ static size_t plan_bytes(const nn_kernels *kr, const plan *p, int threads)
 {
     size_t a_floats, b_floats, total;
     if (!nn_mul_size(round_up(p->m, kr->mr), p->k, &a_floats)) return SIZE_MAX;
-    a_floats = round_up(a_floats, ALIGN / sizeof(float));
+    a_floats = round_up(a_floats, ALIGN / sizeof(float)) * (p->a_private ? (size_t)threads : 1); /* small if private */
     if (!nn_mul_size((size_t)threads, p->bpack_stride, &b_floats)) return SIZE_MAX;
     size_t part_floats = 0;
     if (p->split_k) {
@@ -604,9 +614,19 @@ static void run_thread(const plan *p, int t, int nt)
     const size_t pan = by_rows ? mpan : npan, step = by_rows ? mr : nr, len = by_rows ? p->m : p->n;
     const size_t lo = pan * (size_t)t / k, hi = pan * (size_t)(t + 1) / k;
     const size_t b = lo * step, e = min_size(hi * step, len);
+    plan own;
     if (p->apack) {
-        if (by_rows) pack_a_part(p, b, e, 0, 1);
-        else pack_a_shared(p, t, nt);
+        if (by_rows) {
+            pack_a_part(p, b, e, 0, 1);
+        } else if (p->a_private) {
+            if (b >= e) return;
+            own = *p;
+            own.apack += (size_t)t * round_up(apack_floats(p), ALIGN / sizeof(float));
+            p = &own;
+            pack_a_part(p, 0, p->m, 0, 1);
+        } else {
+            pack_a_shared(p, t, nt);
+        }
     }
     if (b >= e) return;
     span s = {.i_begin = 0, .i_end = p->m, .j_begin = 0, .j_end = p->n, .k_end = p->k, .c = p->c,
@@ -691,7 +711,7 @@ static int trivial(const nn_kernels *kr, const nn_gemm_args *g, int threads, int
 static void run_plan(plan *p, int threads, void *work)
 {
     uintptr_t base = ((uintptr_t)work + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
-    const size_t a_floats = round_up(apack_floats(p), ALIGN / sizeof(float));
+    const size_t a_floats = round_up(apack_floats(p), ALIGN / sizeof(float)) * (p->a_private ? (size_t)threads : 1);
     p->apack = a_floats ? (float *)base : NULL;
     p->bpack = (float *)base + a_floats;
     p->partial = p->bpack + (size_t)threads * p->bpack_stride;

@@ -180,9 +180,11 @@ START_TEST(threads_bitwise_identical)
     /* 200 x 257 splits by columns, 256 x 128 and 250 x 100 by rows (see
      * run_thread; each thread packs its own rows of A, the last one a
      * partial panel); 600 rows pack all of A (lda > 512), each thread a
-     * range of K; 10 rows are dot products, the threads split on tiles */
-    const size_t shapes[5][3] = {{200, 257, 300}, {256, 128, 300}, {250, 100, 300}, {600, 40, 900}, {10, 257, 300}};
-    for (int sh = 0; sh < 5; sh++) {
+     * range of K; 10 rows are dot products, the threads split on tiles;
+     * a small Aᵀ (64 x 40) is packed by each thread for itself */
+    const size_t shapes[6][3] = {{200, 257, 300}, {256, 128, 300}, {250, 100, 300}, {600, 40, 900}, {10, 257, 300},
+                                 {64, 300, 40}};
+    for (int sh = 0; sh < 6; sh++) {
     const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
     float *a = tu_random(m * k, 1, -1, 1), *b = tu_random(k * n, 2, -1, 1);
     float *c1 = malloc(m * n * sizeof *c1), *ct = malloc(m * n * sizeof *ct);
