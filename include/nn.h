@@ -132,10 +132,10 @@ NN_API nn_status nn_sgemm(nn_transpose ta, nn_transpose tb, size_t m, size_t n, 
 /* The same product on `threads` threads (0: the default) with a caller-owned
  * workspace of at least nn_sgemm_workspace_size() bytes: no allocation, and
  * nothing past that size is touched. The size holds for any leading
- * dimensions; it is 0 (and `work` may be NULL) for the skinny products that
- * need none (k = 1 with op(A) = A; m = 1 with op(A) = Aᵀ, op(B) = B, k <=
- * 4096); SIZE_MAX for threads < 0 or a size that overflows. The result
- * is bitwise identical for every thread count. */
+ * dimensions; it is 0 (and `work` may be NULL) for products that need none
+ * (k = 1 with op(A) = A; m = 1 with op(A) = Aᵀ, op(B) = B, k <= 4096; on
+ * AVX-512 also k <= 12); SIZE_MAX for threads < 0 or a size that
+ * overflows. The result is bitwise identical for every thread count. */
 NN_API size_t nn_sgemm_workspace_size(nn_transpose ta, nn_transpose tb, size_t m, size_t n,
                                size_t k, int threads);
 NN_API nn_status nn_sgemm_ws(int threads, void *work, size_t work_size, nn_transpose ta,

@@ -352,10 +352,50 @@ static void run_dot(const nn_kernels *kr, const nn_gemm_args *g, int threads, vo
     nn_parallel_ranges(threads, (g->n + cols - 1) / cols, g->m * g->k * cols, dot_groups, (void *)&d);
 }
 
+/* ---- short K: the rows of A in registers (kernels.h gemm_small_k) ----
+ * K <= 12 (the dA = Wᵀ·dZ of a 10-class output layer): per panel of A's
+ * rows, every column of C in one pass, no tiles of a few steps each. Each
+ * element is rounded as in the blocked path. op(A) = Aᵀ is transposed one
+ * panel at a time on the stack; nothing else is copied. */
+static int takes_small_k(const nn_kernels *kr, const nn_gemm_args *g)
+{
+    return kr->gemm_small_k && g->k <= kr->small_k_max;
+}
+
+static void small_k_columns(void *ctx, size_t lo, size_t hi)
+{
+    const dot_job *d = ctx; /* the same job: kernels and arguments */
+    const nn_kernels *kr = d->kr;
+    const nn_gemm_args *g = d->g;
+    const size_t rows = kr->small_k_rows;
+    float panel[32 * 32]; /* >= small_k_rows·small_k_max (checked in test_ukernels) */
+    const size_t b_ks = g->tb == NN_NO_TRANS ? 1 : g->ldb, b_js = g->tb == NN_NO_TRANS ? g->ldb : 1;
+    for (size_t i = 0; i < g->m; i += rows) {
+        const size_t mm = min_size(rows, g->m - i);
+        const float *a = g->a + i;
+        size_t a_ks = g->lda;
+        if (g->ta == NN_TRANS) {
+            a = panel, a_ks = rows;
+            if (kr->pack_a_transposed) kr->pack_a_transposed(rows, mm, g->k, g->a + i * g->lda, g->lda, panel);
+            else pack_a_panel(rows, mm, g->k, g->a + i * g->lda, g->lda, NN_TRANS, panel);
+        }
+        kr->gemm_small_k(mm, hi - lo, g->k, a, a_ks, g->b + lo * b_js, b_ks, b_js, g->c + i + lo * g->ldc, g->ldc,
+                         g->alpha, g->beta);
+    }
+    if (g->epilogue) g->epilogue(g->epilogue_ctx, 0, g->m, lo, hi);
+}
+
+static void run_small_k(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+{
+    const dot_job d = {.kr = kr, .g = g};
+    nn_parallel_ranges(threads, g->n, g->m * g->k, small_k_columns, (void *)&d);
+}
+
 size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
     if (always_skinny(g)) return 0;
     if (takes_dot(kr, g)) return dot_bytes(g, threads);
+    if (takes_small_k(kr, g)) return 0;
     /* Sized for packing all of A, and for the product computed either way
      * round where op(B) = Bᵀ (whether Cᵀ is computed depends on ldb), so
      * callers may ask for a size before they know the leading dimensions. */
@@ -735,6 +775,10 @@ void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void 
         run_dot(kr, g, threads, work);
         return;
     }
+    if (takes_small_k(kr, g)) {
+        run_small_k(kr, g, threads);
+        return;
+    }
     plan p;
     make_plan(kr, g, threads, &p);
     run_plan(&p, threads, work);
@@ -742,7 +786,8 @@ void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void 
 
 size_t nn_gemm_need(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
-    return trivial(kr, g, threads, 0) ? 0 : takes_dot(kr, g) ? dot_bytes(g, threads) : plan_workspace(kr, g, threads);
+    if (trivial(kr, g, threads, 0) || (!takes_dot(kr, g) && takes_small_k(kr, g))) return 0;
+    return takes_dot(kr, g) ? dot_bytes(g, threads) : plan_workspace(kr, g, threads);
 }
 
 int nn_gemm_run_within(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work, size_t size)
@@ -753,6 +798,10 @@ int nn_gemm_run_within(const nn_kernels *kr, const nn_gemm_args *g, int threads,
         if (need == SIZE_MAX) return -1;
         if (size < need || (!work && need)) return 0;
         run_dot(kr, g, threads, work);
+        return 1;
+    }
+    if (takes_small_k(kr, g)) {
+        run_small_k(kr, g, threads);
         return 1;
     }
     plan p;

@@ -64,6 +64,12 @@ typedef struct nn_kernels {
      * whole product has at most mr_short rows; NULL if the ISA has none */
     size_t mr_short;
     nn_gemm_ukernel_fn gemm_ukernel_short;
+    /* optional: C[0:m, 0:n] = alpha·A·B + beta·C for m <= small_k_rows and
+     * k <= small_k_max, any n, operands as for gemm_ukernel (A's first m
+     * rows only, B's first n columns only); each element rounded exactly as
+     * gemm_ukernel rounds it. NULL if the ISA has none */
+    size_t small_k_rows, small_k_max;
+    nn_gemm_ukernel_fn gemm_small_k;
     /* optional: a faster transposing pack of A; NULL: gemm.c's own loop */
     nn_pack_a_transposed_fn pack_a_transposed;
     /* optional: a faster store_transposed; NULL: gemm.c's own loop */

@@ -181,10 +181,11 @@ START_TEST(threads_bitwise_identical)
      * run_thread; each thread packs its own rows of A, the last one a
      * partial panel); 600 rows pack all of A (lda > 512), each thread a
      * range of K; 10 rows are dot products, the threads split on tiles;
-     * a small Aᵀ (64 x 40) is packed by each thread for itself */
-    const size_t shapes[6][3] = {{200, 257, 300}, {256, 128, 300}, {250, 100, 300}, {600, 40, 900}, {10, 257, 300},
-                                 {64, 300, 40}};
-    for (int sh = 0; sh < 6; sh++) {
+     * a small Aᵀ (64 x 40) is packed by each thread for itself; K = 10 is
+     * the short-K kernel's, the threads split the columns */
+    const size_t shapes[7][3] = {{200, 257, 300}, {256, 128, 300}, {250, 100, 300}, {600, 40, 900}, {10, 257, 300},
+                                 {64, 300, 40}, {100, 257, 10}};
+    for (int sh = 0; sh < 7; sh++) {
     const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
     float *a = tu_random(m * k, 1, -1, 1), *b = tu_random(k * n, 2, -1, 1);
     float *c1 = malloc(m * n * sizeof *c1), *ct = malloc(m * n * sizeof *ct);
@@ -357,8 +358,11 @@ START_TEST(bad_arguments)
     ck_assert_int_eq(nn_sgemm(NN_NO_TRANS, NN_NO_TRANS, 2, SIZE_MAX / 2, 2, 1, a, 2, a, 2, 0, c, SIZE_MAX / 4),
                      NN_ERR_OVERFLOW);
     ck_assert_int_eq(nn_sgemm_naive(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 1, a, 2, 0, c, 2), NN_ERR_INVALID_ARGUMENT);
-    /* workspace too small */
-    ck_assert_int_eq(nn_sgemm_ws(1, c, 4, NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2),
+    /* workspace too small (K = 20: a blocked product, which always packs
+     * something, on every ISA) */
+    float big[40] = {0}, w[4];
+    ck_assert_uint_gt(nn_sgemm_workspace_size(NN_NO_TRANS, NN_NO_TRANS, 2, 2, 20, 1), sizeof w);
+    ck_assert_int_eq(nn_sgemm_ws(1, w, sizeof w, NN_NO_TRANS, NN_NO_TRANS, 2, 2, 20, 1, big, 2, big, 20, 0, c, 2),
                      NN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(nn_sgemm_ws(-1, c, 4, NN_NO_TRANS, NN_NO_TRANS, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2),
                      NN_ERR_INVALID_ARGUMENT);

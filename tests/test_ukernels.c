@@ -6,8 +6,8 @@
  * place with exactly n columns where the kernel reads only those), alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
  * against a double-accumulating reference, with C's padding rows and
  * columns left untouched. The transposing A packers against a plain copy,
- * the transposing tile stores against a plain loop, the few-row dot-product
- * kernel against the reference.
+ * the transposing tile stores against a plain loop, the short-K and the
+ * few-row dot-product kernels against the reference.
  * The skinny kernels (ger: K = 1 outer products, gemv_t: one row times B)
  * over short and long sides, strided C, beta 0 over NaN and beta 0.5. */
 #include <float.h>
@@ -198,6 +198,43 @@ START_TEST(transposing_stores)
 }
 END_TEST
 
+/* The short-K kernel: every m <= small_k_rows and k <= small_k_max, a few
+ * column counts, A with exactly m rows a column, B by rows or by columns
+ * with exactly n columns or k rows (nothing past them allocated, so a read
+ * past them fails under ASan), beta 0 over NaN and beta 1. */
+START_TEST(small_k_kernels)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        if (!kr->gemm_small_k) continue;
+        ck_assert(kr->small_k_rows * kr->small_k_max <= 32 * 32); /* gemm.c's stack panel */
+        int failures = 0;
+        uint64_t seed = 7;
+        for (size_t m = 1; m <= kr->small_k_rows; m++)
+            for (size_t k = 1; k <= kr->small_k_max; k++)
+                for (size_t n = 1; n <= 9; n += 4)
+                    for (int by_rows = 0; by_rows < 2; by_rows++) {
+                        const float alpha = (m + k) % 2 ? 1.0f : -0.5f, beta = (m + n + k) % 2 ? 1.0f : 0.0f;
+                        const size_t ldc = m + 2, b_ks = by_rows ? n : 1, b_js = by_rows ? 1 : k;
+                        float *a = tu_random(m * k, seed, -1, 1), *b = tu_random(k * n, seed + 1, -1, 1);
+                        float *c = tu_random(ldc * (n + 1), seed + 2, -1, 1), *c0 = malloc(ldc * (n + 1) * sizeof *c0);
+                        if (beta == 0.0f)
+                            for (size_t i = 0; i < ldc * (n + 1); i++) c[i] = i % ldc < m && i / ldc < n ? NAN : c[i];
+                        memcpy(c0, c, ldc * (n + 1) * sizeof *c);
+                        kr->gemm_small_k(m, n, k, a, m, b, b_ks, b_js, c, ldc, alpha, beta);
+                        char what[64];
+                        snprintf(what, sizeof what, "%s gemm_small_k by_rows=%d", nn_isa_name(isas[s]), by_rows);
+                        failures += compare_tile(what, m, n, k, a, 1, m, b, b_ks, b_js, alpha, beta, c, c0, ldc);
+                        free(a), free(b), free(c), free(c0);
+                        seed += 3;
+                    }
+        ck_assert_msg(failures == 0, "%s gemm_small_k: %d failing calls", nn_isa_name(isas[s]), failures);
+    }
+}
+END_TEST
+
 /* The few-row dot-product kernel: every m <= NN_DOT_MAX_ROWS, n up to two
  * tiles and a part, K around the vector widths and long, strided operands
  * (op(A)'s rows exactly k long where the stride allows), beta 0 over NaN
@@ -317,6 +354,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, dot_kernels, skinny_kernels};
+    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, small_k_kernels, dot_kernels, skinny_kernels};
     return tu_main("ukernels", 600, tests, sizeof tests / sizeof *tests);
 }

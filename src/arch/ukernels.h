@@ -13,6 +13,9 @@ void nn_gemm_16x6_avx2(NN_UKERNEL_ARGS);
 void nn_gemm_32x12_avx512(NN_UKERNEL_ARGS);
 void nn_gemm_16x12_avx512(NN_UKERNEL_ARGS);
 void nn_gemm_16x4_neon(NN_UKERNEL_ARGS);
+/* The nn_gemm_small_k_fn of kernels.h: 32 rows, K <= NN_SMALL_K_MAX. */
+#define NN_SMALL_K_MAX 12
+void nn_gemm_small_k_avx512(NN_UKERNEL_ARGS);
 /* AVX2's ger (kernels.h), which the AVX-512 table uses too */
 void nn_ger_avx2(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta, float *c,
                  size_t ldc);
