@@ -286,10 +286,10 @@ static int always_skinny(const nn_gemm_args *g)
  * output layer: W·A with 10 rows) fills 10 of a 16-row tile's lanes; as dot
  * products along K (kernels.h gemm_dot) it fills them all. op(B) = B has
  * its columns contiguous; op(A) = Aᵀ has its rows contiguous and is read in
- * place, op(A) = A is transposed into the workspace first (m·k floats, a
- * few KB). Threads split the columns on the kernel's tile boundaries, so
- * the bits do not depend on their number. Shorter K would leave the lanes
- * of its one vector part empty. */
+ * place, op(A) = A is transposed first, by each thread into its own part of
+ * the workspace (m·k floats, a few KB). Threads split the columns on the
+ * kernel's tile boundaries, so the bits do not depend on their number.
+ * Shorter K would leave the lanes of its one vector part empty. */
 #define DOT_MIN_K 32
 
 static int takes_dot(const nn_kernels *kr, const nn_gemm_args *g)
@@ -318,19 +318,15 @@ typedef struct dot_job {
     float *work; /* aligned: each thread's transposed A, op(A) = A only */
 } dot_job;
 
-static void dot_groups(void *ctx, size_t lo, size_t hi)
+/* Thread t's column groups [lo, hi) (t < the threads the workspace holds). */
+static void dot_groups(const dot_job *d, size_t t, size_t lo, size_t hi)
 {
-    const dot_job *d = ctx;
     const nn_kernels *kr = d->kr;
     const nn_gemm_args *g = d->g;
     const float *at = g->a;
     size_t ldat = g->lda;
     if (g->ta == NN_NO_TRANS) { /* at[i·k + p] = A(i, p): A's columns as the "rows" of a transposing pack */
-#ifdef _OPENMP
-        float *mine = d->work + (size_t)omp_get_thread_num() * dot_floats_each(g);
-#else
-        float *mine = d->work;
-#endif
+        float *mine = d->work + t * dot_floats_each(g);
         if (kr->pack_a_transposed) {
             kr->pack_a_transposed(g->k, g->k, g->m, g->a, g->lda, mine);
         } else {
@@ -345,11 +341,27 @@ static void dot_groups(void *ctx, size_t lo, size_t hi)
     if (g->epilogue) g->epilogue(g->epilogue_ctx, 0, g->m, j0, j1);
 }
 
+/* Its own team, so that thread numbers index the workspace's parts even
+ * when the caller is itself one of an OpenMP team's threads. */
 static void run_dot(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work)
 {
     const dot_job d = {.kr = kr, .g = g, .work = (float *)(((uintptr_t)work + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1))};
-    const size_t cols = kr->gemm_dot_cols;
-    nn_parallel_ranges(threads, (g->n + cols - 1) / cols, g->m * g->k * cols, dot_groups, (void *)&d);
+    const size_t groups = (g->n + kr->gemm_dot_cols - 1) / kr->gemm_dot_cols;
+    const int nt = (size_t)threads < groups ? threads : (int)groups;
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            nn_bind_team();
+            const size_t t = (size_t)omp_get_thread_num(), k = (size_t)omp_get_num_threads();
+            dot_groups(&d, t, groups * t / k, groups * (t + 1) / k);
+        }
+        return;
+    }
+#else
+    (void)nt;
+#endif
+    dot_groups(&d, 0, 0, groups);
 }
 
 /* ---- short K: the rows of A in registers (kernels.h gemm_small_k) ----

@@ -251,6 +251,59 @@ START_TEST(workspace_is_all_that_is_touched)
 }
 END_TEST
 
+/* Called from each thread of the caller's own OpenMP team with one thread
+ * and a workspace sized for one: nothing past it is touched and the result
+ * is the same as outside the team (the library numbers the parts of a
+ * workspace by the threads of its own team, never the caller's). */
+START_TEST(inside_callers_team)
+{
+#ifdef _OPENMP
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    enum { SHAPES = 3, FORMS = 4 };
+    const size_t shapes[SHAPES][3] = {{10, 64, 256}, {250, 13, 250}, {300, 300, 7}}, guard = 256;
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        float *want[SHAPES][FORMS];
+        for (size_t sh = 0; sh < SHAPES; sh++) /* outside any team */
+            for (int form = 0; form < FORMS; form++) {
+                const nn_transpose ta = (nn_transpose)(form & 1), tb = (nn_transpose)(form >> 1);
+                const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+                float *a = tu_random(m * k, 21, -1, 1), *b = tu_random(k * n, 22, -1, 1);
+                want[sh][form] = malloc(m * n * sizeof(float));
+                ck_assert_ptr_nonnull(want[sh][form]);
+                ck_assert_int_eq(nn_sgemm(ta, tb, m, n, k, 1.0f, a, ta ? k : m, b, tb ? n : k, 0.0f, want[sh][form], m),
+                                 NN_OK);
+                free(a), free(b);
+            }
+        int bad = 0;
+#pragma omp parallel num_threads(4) reduction(+ : bad)
+        for (size_t sh = 0; sh < SHAPES; sh++)
+            for (int form = 0; form < FORMS; form++) {
+                const nn_transpose ta = (nn_transpose)(form & 1), tb = (nn_transpose)(form >> 1);
+                const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+                const size_t ws = nn_sgemm_workspace_size(ta, tb, m, n, k, 1);
+                float *a = tu_random(m * k, 21, -1, 1), *b = tu_random(k * n, 22, -1, 1);
+                float *c = malloc(m * n * sizeof *c);
+                unsigned char *w = malloc(ws + guard);
+                if (!a || !b || !c || !w) {
+                    bad++;
+                } else {
+                    memset(w + ws, 0xA5, guard);
+                    bad += nn_sgemm_ws(1, w, ws, ta, tb, m, n, k, 1.0f, a, ta ? k : m, b, tb ? n : k, 0.0f, c, m) != NN_OK;
+                    for (size_t i = 0; i < guard; i++) bad += w[ws + i] != 0xA5;
+                    bad += memcmp(c, want[sh][form], m * n * sizeof *c) != 0;
+                }
+                free(a), free(b), free(c), free(w);
+            }
+        for (size_t sh = 0; sh < SHAPES; sh++)
+            for (int form = 0; form < FORMS; form++) free(want[sh][form]);
+        ck_assert_msg(bad == 0, "%s: %d failures inside the caller's team", nn_isa_name(isas[s]), bad);
+    }
+#endif
+}
+END_TEST
+
 /* split_k (threads take whole K blocks, partials added in block order) gives
  * the unsplit product's bits for 1..4 threads, with and without beta, on
  * every ISA: K = 784 cuts into 4 equal blocks, 1000 into 4 of 250. */
@@ -399,6 +452,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, packed_a_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, workspace_is_all_that_is_touched, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
+    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, packed_a_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, workspace_is_all_that_is_touched, inside_callers_team, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
     return tu_main("gemm", 300, tests, sizeof tests / sizeof *tests);
 }
