@@ -46,59 +46,38 @@
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
-/* Pack op(A)[0:m, 0:kc] (x points at its (0, 0)) into one MR-row panel:
- * dst[p·MR + i], rows m..MR-1 zero. */
-static void pack_a_panel(size_t mr, size_t m, size_t kc, const float *x, size_t ld,
-                         nn_transpose t, float *dst)
+/* Pack a block of m x kc (m <= r) into one panel of r "rows" (A's rows, or
+ * B's columns): dst[p·r + i], rows m..r-1 zero. Element (i, p) is at
+ * x[i + p·ld] when the block's columns are contiguous (op(A) = A, op(B) =
+ * Bᵀ), else at x[p + i·ld] (op(A) = Aᵀ, op(B) = B: a transpose, done with
+ * the ISA's register transposes where it has them). */
+static void pack_panel(const nn_kernels *kr, size_t r, size_t m, size_t kc, const float *x, size_t ld,
+                       int columns_contiguous, float *dst)
 {
-    if (t == NN_NO_TRANS) {
+    if (!columns_contiguous && kr->pack_a_transposed) {
+        kr->pack_a_transposed(r, m, kc, x, ld, dst);
+    } else if (!columns_contiguous) {
+        for (size_t i = 0; i < m; i++) {
+            const float *row = x + i * ld;
+            for (size_t p = 0; p < kc; p++) dst[p * r + i] = row[p];
+        }
+        for (size_t p = 0; p < kc; p++)
+            for (size_t i = m; i < r; i++) dst[p * r + i] = 0.0f;
+    } else if (m == r && (r == 12 || r == 6 || r == 4)) {
+        /* a full B panel, its width a constant the compiler turns into a
+         * few vector moves a row (256x784x256 A·Bᵀ: 3-5 % faster than with
+         * the width a variable) */
+#define COPY_COLUMNS(R)                                                                   \
+    for (size_t p = 0; p < kc; p++) memcpy(dst + p * (R), x + p * ld, (R) * sizeof(float));
+        if (r == 12) COPY_COLUMNS(12) else if (r == 6) COPY_COLUMNS(6) else COPY_COLUMNS(4)
+#undef COPY_COLUMNS
+    } else {
         for (size_t p = 0; p < kc; p++) {
             const float *col = x + p * ld;
-            float *d = dst + p * mr;
+            float *d = dst + p * r;
             for (size_t i = 0; i < m; i++) d[i] = col[i];
-            for (size_t i = m; i < mr; i++) d[i] = 0.0f;
+            for (size_t i = m; i < r; i++) d[i] = 0.0f;
         }
-    } else {
-        for (size_t i = 0; i < m; i++) {
-            const float *row = x + i * ld; /* op(A)(i, ·) is contiguous */
-            for (size_t p = 0; p < kc; p++) dst[p * mr + i] = row[p];
-        }
-        for (size_t p = 0; p < kc; p++)
-            for (size_t i = m; i < mr; i++) dst[p * mr + i] = 0.0f;
-    }
-}
-
-/* Pack op(B)[0:kc, 0:n] into one NR-column panel: dst[p·NR + j], columns
- * n..NR-1 zero. */
-static void pack_b_panel(const nn_kernels *kr, size_t nr, size_t n, size_t kc, const float *x, size_t ld,
-                         nn_transpose t, float *dst)
-{
-    if (t == NN_NO_TRANS && kr->pack_a_transposed) { /* the same transpose as a Aᵀ panel's, register-blocked */
-        kr->pack_a_transposed(nr, n, kc, x, ld, dst);
-        return;
-    }
-    if (t == NN_TRANS && n == nr && (nr == 12 || nr == 6 || nr == 4)) {
-        /* a full panel, the width a constant the compiler turns into a few
-         * vector moves a row (256x784x256 A·Bᵀ: 3-5 % faster than with the
-         * width a variable) */
-#define COPY_ROWS(NR)                                                                     \
-    for (size_t p = 0; p < kc; p++) memcpy(dst + p * (NR), x + p * ld, (NR) * sizeof(float));
-        if (nr == 12) COPY_ROWS(12) else if (nr == 6) COPY_ROWS(6) else COPY_ROWS(4)
-#undef COPY_ROWS
-    } else if (t == NN_TRANS) {
-        for (size_t p = 0; p < kc; p++) {
-            const float *row = x + p * ld; /* op(B)(p, ·) is contiguous */
-            float *d = dst + p * nr;
-            for (size_t j = 0; j < n; j++) d[j] = row[j];
-            for (size_t j = n; j < nr; j++) d[j] = 0.0f;
-        }
-    } else {
-        for (size_t j = 0; j < n; j++) {
-            const float *col = x + j * ld;
-            for (size_t p = 0; p < kc; p++) dst[p * nr + j] = col[p];
-        }
-        for (size_t p = 0; p < kc; p++)
-            for (size_t j = n; j < nr; j++) dst[p * nr + j] = 0.0f;
     }
 }
 
@@ -145,6 +124,9 @@ static size_t apack_floats(const plan *p)
     if (p->pack_a) return round_up(p->m, mr) * p->k;
     return p->m % mr && !p->a_edge_in_place ? mr * p->k : 0;
 }
+
+/* Floats between two threads' copies of packed A (a_private) */
+static size_t apack_stride(const plan *p) { return round_up(apack_floats(p), ALIGN / sizeof(float)); }
 
 /* A K block of B read in place must stay in L1 while the MR panels of A
  * stream past it: NR columns of kc floats (op(B) = B) or kc rows of NR
@@ -247,7 +229,7 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
                                     : round_up((p->n + (size_t)threads - 1) / (size_t)threads, kr->nr);
     p->nc = min_size(round_up(blk.nc, kr->nr), share);
     p->bpack_stride = round_up(kc * p->nc, ALIGN / sizeof(float));
-    p->a_private = p->pack_a && threads > 1 && !p->split_k && round_up(p->m, p->mr) * p->k <= A_PRIVATE_FLOATS;
+    p->a_private = p->pack_a && threads > 1 && !p->split_k && apack_floats(p) <= A_PRIVATE_FLOATS;
 }
 
 /* Longer dot products go to the blocked GEMM, whose K blocks keep the
@@ -335,12 +317,7 @@ static void dot_groups(const dot_job *d, size_t t, size_t lo, size_t hi)
     size_t ldat = g->lda;
     if (g->ta == NN_NO_TRANS) { /* at[i·k + p] = A(i, p): A's columns as the "rows" of a transposing pack */
         float *mine = d->work + t * dot_floats_each(g);
-        if (kr->pack_a_transposed) {
-            kr->pack_a_transposed(g->k, g->k, g->m, g->a, g->lda, mine);
-        } else {
-            for (size_t p = 0; p < g->k; p++)
-                for (size_t i = 0; i < g->m; i++) mine[i * g->k + p] = g->a[i + p * g->lda];
-        }
+        pack_panel(kr, g->k, g->k, g->m, g->a, g->lda, 0, mine);
         at = mine, ldat = g->k;
     }
     const size_t cols = kr->gemm_dot_cols, j0 = lo * cols, j1 = min_size(hi * cols, g->n);
@@ -396,8 +373,7 @@ static void small_k_columns(void *ctx, size_t lo, size_t hi)
         size_t a_ks = g->lda;
         if (g->ta == NN_TRANS) {
             a = panel, a_ks = rows;
-            if (kr->pack_a_transposed) kr->pack_a_transposed(rows, mm, g->k, g->a + i * g->lda, g->lda, panel);
-            else pack_a_panel(rows, mm, g->k, g->a + i * g->lda, g->lda, NN_TRANS, panel);
+            pack_panel(kr, rows, mm, g->k, g->a + i * g->lda, g->lda, 0, panel);
         }
         kr->gemm_small_k(mm, hi - lo, g->k, a, a_ks, g->b + lo * b_js, b_ks, b_js, g->c + i + lo * g->ldc, g->ldc,
                          g->alpha, g->beta);
@@ -505,10 +481,7 @@ static void pack_a_part(const plan *p, size_t i_lo, size_t i_hi, int t, int nt)
         for (size_t i = first; i < i_hi; i += mr, idx++) {
             if ((int)(idx % (size_t)nt) != t) continue;
             float *dst = p->pack_a ? p->apack + mpad * pc + i * kc : p->apack + mr * pc;
-            if (p->ta == NN_TRANS && p->kr->pack_a_transposed)
-                p->kr->pack_a_transposed(mr, min_size(mr, p->m - i), kc, a_at(p, i, pc), p->lda, dst);
-            else
-                pack_a_panel(mr, min_size(mr, p->m - i), kc, a_at(p, i, pc), p->lda, p->ta, dst);
+            pack_panel(p->kr, mr, min_size(mr, p->m - i), kc, a_at(p, i, pc), p->lda, p->ta == NN_NO_TRANS, dst);
         }
     }
 }
@@ -547,7 +520,7 @@ static void compute_block(const plan *p, int t, const span *s)
                         const size_t j = jc + jr;
                         const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
                                                                 : p->b + j + pc * p->ldb;
-                        pack_b_panel(p->kr, nr, min_size(nr, nc - jr), kc, src, p->ldb, p->tb, bpack + jr * kc);
+                        pack_panel(p->kr, nr, min_size(nr, nc - jr), kc, src, p->ldb, p->tb == NN_TRANS, bpack + jr * kc);
                     }
                 }
                 for (size_t jr = 0; jr < nc; jr += nr) {
@@ -564,7 +537,7 @@ static void compute_block(const plan *p, int t, const span *s)
                         if (ic == i_begin) {
                             const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
                                                                     : p->b + j + pc * p->ldb;
-                            pack_b_panel(p->kr, nr, nn, kc, src, p->ldb, p->tb, bpack);
+                            pack_panel(p->kr, nr, nn, kc, src, p->ldb, p->tb == NN_TRANS, bpack);
                         }
                         bp = bpack, b_ks = nr, b_js = 1;
                     }
@@ -681,7 +654,7 @@ static void run_thread(const plan *p, int t, int nt)
         } else if (p->a_private) {
             if (b >= e) return;
             own = *p;
-            own.apack += (size_t)t * round_up(apack_floats(p), ALIGN / sizeof(float));
+            own.apack += (size_t)t * apack_stride(p);
             p = &own;
             pack_a_part(p, 0, p->m, 0, 1);
         } else {
@@ -771,7 +744,7 @@ static int trivial(const nn_kernels *kr, const nn_gemm_args *g, int threads, int
 static void run_plan(plan *p, int threads, void *work)
 {
     uintptr_t base = ((uintptr_t)work + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
-    const size_t a_floats = round_up(apack_floats(p), ALIGN / sizeof(float)) * (p->a_private ? (size_t)threads : 1);
+    const size_t a_floats = apack_stride(p) * (p->a_private ? (size_t)threads : 1);
     p->apack = a_floats ? (float *)base : NULL;
     p->bpack = (float *)base + a_floats;
     p->partial = p->bpack + (size_t)threads * p->bpack_stride;
@@ -788,29 +761,10 @@ static void run_plan(plan *p, int threads, void *work)
     run_thread(p, 0, 1);
 }
 
-void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work)
-{
-    if (trivial(kr, g, threads, 1)) return;
-    if (takes_dot(kr, g)) {
-        run_dot(kr, g, threads, work);
-        return;
-    }
-    if (takes_small_k(kr, g)) {
-        run_small_k(kr, g, threads);
-        return;
-    }
-    plan p;
-    make_plan(kr, g, threads, &p);
-    run_plan(&p, threads, work);
-}
-
-size_t nn_gemm_need(const nn_kernels *kr, const nn_gemm_args *g, int threads)
-{
-    if (trivial(kr, g, threads, 0) || (!takes_dot(kr, g) && takes_small_k(kr, g))) return 0;
-    return takes_dot(kr, g) ? dot_bytes(g, threads) : plan_workspace(kr, g, threads);
-}
-
-int nn_gemm_run_within(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work, size_t size)
+/* Runs a product that takes a path of its own beside the blocked plan
+ * (empty, scaled C, skinny, few rows, short K): 1 if done, 0 if `size` is
+ * too small for it, -1 if its size overflows; 2 if it needs a plan. */
+static int run_unplanned(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work, size_t size)
 {
     if (trivial(kr, g, threads, 1)) return 1;
     if (takes_dot(kr, g)) {
@@ -824,6 +778,29 @@ int nn_gemm_run_within(const nn_kernels *kr, const nn_gemm_args *g, int threads,
         run_small_k(kr, g, threads);
         return 1;
     }
+    return 2;
+}
+
+void nn_gemm_run(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work)
+{
+    if (run_unplanned(kr, g, threads, work, SIZE_MAX) != 2) return;
+    plan p;
+    make_plan(kr, g, threads, &p);
+    run_plan(&p, threads, work);
+}
+
+size_t nn_gemm_need(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+{
+    if (trivial(kr, g, threads, 0)) return 0;
+    if (takes_dot(kr, g)) return dot_bytes(g, threads);
+    if (takes_small_k(kr, g)) return 0;
+    return plan_workspace(kr, g, threads);
+}
+
+int nn_gemm_run_within(const nn_kernels *kr, const nn_gemm_args *g, int threads, void *work, size_t size)
+{
+    const int done = run_unplanned(kr, g, threads, work, size);
+    if (done != 2) return done;
     plan p;
     make_plan(kr, g, threads, &p);
     const size_t need = plan_bytes(kr, &p, threads);
