@@ -24,6 +24,13 @@
 #include "cli_args.h"
 #include "svg_plot.h"
 
+/* the name messages start with: nntrain-mpi is built from this file too */
+#ifdef NN_TRAIN_MPI
+#define PROG "nntrain-mpi"
+#else
+#define PROG "nntrain"
+#endif
+
 #ifdef NN_TRAIN_MPI
 /* nntrain-mpi: the same program on every rank of an mpirun job, training
  * with nn_mpi_train; rank 0 alone prints and writes files. */
@@ -102,7 +109,7 @@ static double now(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: nntrain [options]\n"
+            "usage: " PROG " [options]\n"
             "Train a fully-connected classifier on IDX files (MNIST family). With no\n"
             "options it trains 784-256-128-10 (ReLU, softmax + cross-entropy, Adam 1e-3,\n"
             "cosine schedule, minibatch 128, 20 epochs) on Fashion-MNIST from\n"
@@ -191,12 +198,12 @@ static int parse_layers(const char *s, config *c)
 
 static unsigned long long parse_count(const char *flag, const char *s, unsigned long long lo, unsigned long long hi)
 {
-    return cli_count("nntrain", flag, s, lo, hi);
+    return cli_count(PROG, flag, s, lo, hi);
 }
 
 static float parse_real(const char *flag, const char *s, double lo, int lo_open, double hi)
 {
-    return (float)cli_real("nntrain", flag, s, lo, lo_open, hi);
+    return (float)cli_real(PROG, flag, s, lo, lo_open, hi);
 }
 
 /* An output file must be writable before hours of training go into it:
@@ -211,16 +218,16 @@ static void check_output(const char *flag, const char *path)
     else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
     struct stat st;
     if (slash && slash[1] == '\0') {
-        fprintf(stderr, "nntrain: %s %s: names a directory, not a file\n", flag, path);
+        fprintf(stderr, PROG ": %s %s: names a directory, not a file\n", flag, path);
         exit(2);
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, "nntrain: %s %s: cannot write in %s: %s\n", flag, path, dir,
+        fprintf(stderr, PROG ": %s %s: cannot write in %s: %s\n", flag, path, dir,
                 errno ? strerror(errno) : "not a directory");
         exit(2);
     }
     if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || access(path, W_OK) != 0)) {
-        fprintf(stderr, "nntrain: %s %s: %s\n", flag, path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+        fprintf(stderr, PROG ": %s %s: %s\n", flag, path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
         exit(2);
     }
 }
@@ -230,11 +237,11 @@ static void check_output(const char *flag, const char *path)
 static void idx_error(const char *path, nn_status st, int err, int is_default)
 {
     if (st == NN_ERR_IO)
-        fprintf(stderr, "nntrain: %s: %s\n", path, strerror(err));
+        fprintf(stderr, PROG ": %s: %s\n", path, strerror(err));
     else
-        fprintf(stderr, "nntrain: %s: %s (expected an IDX file, gzipped or not)\n", path, nn_strerror(st));
+        fprintf(stderr, PROG ": %s: %s (expected an IDX file, gzipped or not)\n", path, nn_strerror(st));
     if (st == NN_ERR_IO && err == ENOENT && is_default)
-        fprintf(stderr, "nntrain: Fashion-MNIST comes with Debian's dataset-fashion-mnist package\n"
+        fprintf(stderr, PROG ": Fashion-MNIST comes with Debian's dataset-fashion-mnist package\n"
                         "         (apt-get install dataset-fashion-mnist); or give --data DIR, or\n"
                         "         --train-images FILE and the other three files\n");
 }
@@ -256,7 +263,7 @@ static int load_set(const char *images, const char *labels, size_t classes, set 
         return 0;
     }
     st = nn_idx_dataset(&im, &lb, classes, &s->x, &s->y);
-    if (st) fprintf(stderr, "nntrain: %s + %s: %s\n", images, labels, nn_strerror(st));
+    if (st) fprintf(stderr, PROG ": %s + %s: %s\n", images, labels, nn_strerror(st));
     s->n = im.count;
     *features = im.rows * im.cols;
     nn_idx_free(&im);
@@ -269,7 +276,7 @@ static int load_set(const char *images, const char *labels, size_t classes, set 
 static int load_csv_set(const char *path, const config *c, set *s, size_t *features, size_t *classes)
 {
     nn_csv t;
-    if (!cli_read_csv("nntrain", path, &t)) return 0;
+    if (!cli_read_csv(PROG, path, &t)) return 0;
     nn_status st;
     size_t first, count;
     if (c->regression) {
@@ -278,7 +285,7 @@ static int load_csv_set(const char *path, const config *c, set *s, size_t *featu
         first = c->label_field ? c->label_field - 1 : t.cols - 1, count = 1;
     }
     if (first >= t.cols || count > t.cols - first || count == t.cols) {
-        fprintf(stderr, "nntrain: %s: %zu fields per line, so %s does not fit (features must remain)\n", path,
+        fprintf(stderr, PROG ": %s: %zu fields per line, so %s does not fit (features must remain)\n", path,
                 t.cols, c->regression ? "--target-fields" : "--label-field");
         nn_csv_free(&t);
         return 0;
@@ -290,10 +297,10 @@ static int load_csv_set(const char *path, const config *c, set *s, size_t *featu
     }
     st = nn_csv_dataset(&t, first, count, c->regression ? 0 : *classes, &s->x, &s->y);
     if (st == NN_ERR_FORMAT)
-        fprintf(stderr, "nntrain: %s: field %zu must hold class labels 0..%zu (whole numbers)\n", path, first + 1,
+        fprintf(stderr, PROG ": %s: field %zu must hold class labels 0..%zu (whole numbers)\n", path, first + 1,
                 *classes ? *classes - 1 : 0);
     else if (st)
-        fprintf(stderr, "nntrain: %s: %s\n", path, nn_strerror(st));
+        fprintf(stderr, PROG ": %s: %s\n", path, nn_strerror(st));
     s->n = t.rows;
     *features = t.cols - count;
     nn_csv_free(&t);
@@ -418,7 +425,7 @@ static int on_epoch(size_t epoch, float cost, void *user)
             errno = 0;
             nn_status cs = nn_checkpoint_save(r->net, epoch + 1, r->cfg->checkpoint);
             if (cs) {
-                fprintf(stderr, "nntrain: --checkpoint %s: %s%s%s\n", r->cfg->checkpoint, nn_strerror(cs),
+                fprintf(stderr, PROG ": --checkpoint %s: %s%s%s\n", r->cfg->checkpoint, nn_strerror(cs),
                         cs == NN_ERR_IO && errno ? ": " : "", cs == NN_ERR_IO && errno ? strerror(errno) : "");
                 r->save_status = cs;
                 stop = 1;
@@ -468,11 +475,11 @@ static int plot(const config *c, const curve *cv)
     size_t n = 0;
     for (size_t i = 0; i < 6; i++)
         if ((has_val || (i != 2 && i != 3)) && (!c->regression || i % 2 == 0)) shown[n++] = all[i];
-    const svg_chart chart = {.title = "nntrain: training curve", .x_label = "epoch", .y_label = "loss (solid)",
+    const svg_chart chart = {.title = PROG ": training curve", .x_label = "epoch", .y_label = "loss (solid)",
                              .y2_label = c->regression ? NULL : "accuracy (dashed)", .mark_x = cv->epoch[best],
                              .mark_label = mark};
     if (svg_plot_write(c->svg, &chart, shown, n) != 0) {
-        fprintf(stderr, "nntrain: --svg %s: %s\n", c->svg, strerror(errno));
+        fprintf(stderr, PROG ": --svg %s: %s\n", c->svg, strerror(errno));
         return 1;
     }
     printf("wrote %s\n", c->svg);
@@ -532,7 +539,7 @@ int main(int argc, char **argv)
         case 19: c.label_field = parse_count(flag, optarg, 1, 1u << 20); break;
         case 20: c.classes = parse_count(flag, optarg, 2, 65536); break;
         case 21:
-            cli_range("nntrain", flag, optarg, 1u << 20, &c.target_first, &c.target_last);
+            cli_range(PROG, flag, optarg, 1u << 20, &c.target_first, &c.target_last);
             c.regression = 1;
             break;
         case 22: c.init = optarg; break;
@@ -541,7 +548,7 @@ int main(int argc, char **argv)
         case 25: c.stop_after = parse_count(flag, optarg, 1, MAX_EPOCHS); break;
 #ifdef NN_TRAIN_MPI
         case 26: { /* 0 is "for ever" here, as the help says; nn_mpi_options wants < 0 for that */
-            const double t = cli_real("nntrain", flag, optarg, 0, 0, 1e6);
+            const double t = cli_real(PROG, flag, optarg, 0, 0, 1e6);
             c.mpi.timeout_seconds = t == 0.0 ? -1.0 : t;
             break;
         }
@@ -550,13 +557,13 @@ int main(int argc, char **argv)
         case 'l':
             c.layers_given = 1;
             if (!parse_layers(optarg, &c)) {
-                fprintf(stderr, "nntrain: bad --layers '%s' (e.g. 784-256-128-10)\n", optarg);
+                fprintf(stderr, PROG ": bad --layers '%s' (e.g. 784-256-128-10)\n", optarg);
                 return 2;
             }
             break;
         case 'a':
             if (nn_activation_from_name(optarg, &c.hidden) != NN_OK || c.hidden == NN_SOFTMAX) {
-                fprintf(stderr, "nntrain: bad --activation '%s'\n", optarg);
+                fprintf(stderr, PROG ": bad --activation '%s'\n", optarg);
                 return 2;
             }
             break;
@@ -567,7 +574,7 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "sgd") == 0) c.opt = nn_optimizer_default(NN_SGD);
             else if (strcmp(optarg, "momentum") == 0) c.opt = nn_optimizer_default(NN_MOMENTUM);
             else {
-                fprintf(stderr, "nntrain: bad --optimizer '%s'\n", optarg);
+                fprintf(stderr, PROG ": bad --optimizer '%s'\n", optarg);
                 return 2;
             }
             c.opt.weight_decay = lr_keep;
@@ -581,7 +588,7 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "step") == 0) c.train.schedule = NN_STEP;
             else if (strcmp(optarg, "cosine") == 0) c.train.schedule = NN_COSINE;
             else {
-                fprintf(stderr, "nntrain: bad --schedule '%s'\n", optarg);
+                fprintf(stderr, PROG ": bad --schedule '%s'\n", optarg);
                 return 2;
             }
             break;
@@ -598,40 +605,40 @@ int main(int argc, char **argv)
         case 'q': c.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         case ':':
-            fprintf(stderr, "nntrain: %s needs a value (nntrain --help)\n", argv[optind - 1]);
+            fprintf(stderr, PROG ": %s needs a value (" PROG " --help)\n", argv[optind - 1]);
             return 2;
         default:
-            fprintf(stderr, "nntrain: unknown option '%s' (nntrain --help)\n", argv[optind - 1]);
+            fprintf(stderr, PROG ": unknown option '%s' (" PROG " --help)\n", argv[optind - 1]);
             return 2;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "nntrain: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
     if (!c.train_csv != !c.test_csv) {
-        fprintf(stderr, "nntrain: --train-csv and --test-csv go together\n");
+        fprintf(stderr, PROG ": --train-csv and --test-csv go together\n");
         return 2;
     }
     if (!c.train_csv && (c.label_field || c.classes || c.regression)) {
-        fprintf(stderr, "nntrain: --label-field, --classes and --target-fields are for CSV data (--train-csv)\n");
+        fprintf(stderr, PROG ": --label-field, --classes and --target-fields are for CSV data (--train-csv)\n");
         return 2;
     }
     if (c.regression && (c.label_field || c.classes)) {
-        fprintf(stderr, "nntrain: --target-fields (regression) excludes --label-field and --classes\n");
+        fprintf(stderr, PROG ": --target-fields (regression) excludes --label-field and --classes\n");
         return 2;
     }
     if (c.resume && (c.init || c.layers_given)) {
-        fprintf(stderr, "nntrain: --resume takes the network and optimizer from the checkpoint: drop %s\n",
+        fprintf(stderr, PROG ": --resume takes the network and optimizer from the checkpoint: drop %s\n",
                 c.init ? "--init" : "--layers");
         return 2;
     }
     if (c.init && c.layers_given) {
-        fprintf(stderr, "nntrain: --init takes the layers from the model: drop --layers\n");
+        fprintf(stderr, PROG ": --init takes the layers from the model: drop --layers\n");
         return 2;
     }
     if (c.patience && !c.validation) {
-        fprintf(stderr, "nntrain: --patience needs --validation N\n");
+        fprintf(stderr, PROG ": --patience needs --validation N\n");
         return 2;
     }
     if (c.isa) {
@@ -639,7 +646,7 @@ int main(int argc, char **argv)
         nn_status s = nn_isa_from_name(c.isa, &isa);
         if (!s) s = nn_set_isa(isa);
         if (s) {
-            fprintf(stderr, "nntrain: --isa %s: %s\n", c.isa, nn_strerror(s));
+            fprintf(stderr, PROG ": --isa %s: %s\n", c.isa, nn_strerror(s));
             return 2;
         }
     }
@@ -675,12 +682,12 @@ int main(int argc, char **argv)
         nn_status ls = c.resume ? nn_checkpoint_load(&init, &next, c.resume) : nn_load(&init, c.init);
         const char *flag = c.resume ? "--resume" : "--init", *path = c.resume ? c.resume : c.init;
         if (ls) {
-            fprintf(stderr, "nntrain: %s %s: %s%s%s\n", flag, path, nn_strerror(ls), ls == NN_ERR_IO ? ": " : "",
+            fprintf(stderr, PROG ": %s %s: %s%s%s\n", flag, path, nn_strerror(ls), ls == NN_ERR_IO ? ": " : "",
                     ls == NN_ERR_IO ? strerror(errno) : "");
             goto done;
         }
         if (c.resume && next >= c.train.epochs) {
-            fprintf(stderr, "nntrain: --resume %s: the checkpoint is after epoch %zu of %zu: nothing left\n", path,
+            fprintf(stderr, PROG ": --resume %s: the checkpoint is after epoch %zu of %zu: nothing left\n", path,
                     next, c.train.epochs);
             goto done;
         }
@@ -688,13 +695,13 @@ int main(int argc, char **argv)
         c.n_layers = nn_network_layers(init);
         for (size_t l = 0; l <= c.n_layers; l++) c.sizes[l] = nn_network_units(init, l);
         if ((nn_network_loss(init) == NN_MSE) != c.regression) {
-            fprintf(stderr, "nntrain: %s %s is a %s; the data given is for a %s\n", flag, path,
+            fprintf(stderr, PROG ": %s %s is a %s; the data given is for a %s\n", flag, path,
                     nn_network_loss(init) == NN_MSE ? "regressor (MSE)" : "classifier (softmax)",
                     c.regression ? "regressor" : "classifier");
             goto done;
         }
         if (!c.regression && c.classes && c.classes != c.sizes[c.n_layers]) {
-            fprintf(stderr, "nntrain: %s %s has %zu outputs, --classes says %zu\n", flag, path, c.sizes[c.n_layers],
+            fprintf(stderr, PROG ": %s %s has %zu outputs, --classes says %zu\n", flag, path, c.sizes[c.n_layers],
                     c.classes);
             goto done;
         }
@@ -709,7 +716,7 @@ int main(int argc, char **argv)
         if (!c.layers_given && !c.init) {
             c.n_layers = 2, c.sizes[0] = features, c.sizes[1] = 64, c.sizes[2] = outs;
         } else if (c.sizes[c.n_layers] != outs) {
-            fprintf(stderr, "nntrain: the network has %zu outputs, the data %zu %s\n", c.sizes[c.n_layers], outs,
+            fprintf(stderr, PROG ": the network has %zu outputs, the data %zu %s\n", c.sizes[c.n_layers], outs,
                     c.regression ? "targets" : "classes");
             goto done;
         }
@@ -721,13 +728,13 @@ int main(int argc, char **argv)
     }
     const size_t classes = c.sizes[c.n_layers];
     if (features != c.sizes[0] || test_features != features) {
-        fprintf(stderr, "nntrain: the training data has %zu features, the test data %zu, the network %zu inputs\n",
+        fprintf(stderr, PROG ": the training data has %zu features, the test data %zu, the network %zu inputs\n",
                 features, test_features, c.sizes[0]);
         goto done;
     }
     if (c.limit == 0 || c.limit > train.n) c.limit = train.n;
     if (c.validation >= c.limit) {
-        fprintf(stderr, "nntrain: --validation %zu leaves no training data\n", c.validation);
+        fprintf(stderr, PROG ": --validation %zu leaves no training data\n", c.validation);
         goto done;
     }
     const size_t n_train = c.limit - c.validation;
@@ -754,13 +761,13 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < 7; i++) *cols[i] = cv + i * c.train.epochs;
     }
     if (s || !r.out || !cv) {
-        fprintf(stderr, "nntrain: %s\n", s ? nn_strerror(s) : "out of memory");
+        fprintf(stderr, PROG ": %s\n", s ? nn_strerror(s) : "out of memory");
         goto done;
     }
     nn_topology topo;
     nn_get_topology(&topo);
     /* the model summary (each line within 80 columns) */
-    printf("nntrain: ");
+    printf(PROG ": ");
     for (size_t l = 0; l <= c.n_layers; l++) printf("%zu%s", c.sizes[l], l < c.n_layers ? "-" : "");
     const size_t params = nn_network_parameter_count(r.net);
     printf(", %zu parameters (%.1f KiB)\n", params, (double)params * sizeof(float) / 1024.0);
@@ -779,7 +786,7 @@ int main(int argc, char **argv)
     if (c.csv && *c.csv) {
         r.csv = fopen(c.csv, "w");
         if (!r.csv) {
-            fprintf(stderr, "nntrain: --csv %s: %s\n", c.csv, strerror(errno));
+            fprintf(stderr, PROG ": --csv %s: %s\n", c.csv, strerror(errno));
             goto done;
         }
         fprintf(r.csv, "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,test_loss,"
@@ -808,12 +815,12 @@ int main(int argc, char **argv)
         csv_failed = ferror(r.csv) != 0;
         if (fclose(r.csv) != 0) csv_failed = 1;
         r.csv = NULL;
-        if (csv_failed) fprintf(stderr, "nntrain: --csv %s: %s\n", c.csv, strerror(errno));
+        if (csv_failed) fprintf(stderr, PROG ": --csv %s: %s\n", c.csv, strerror(errno));
         else printf("wrote %s\n", c.csv);
     }
     const int plot_failed = plot(&c, &r.cv);
     if (s || r.diverged) {
-        if (s) fprintf(stderr, "nntrain: training: %s: %s\n", nn_strerror(s), nn_network_error(r.net));
+        if (s) fprintf(stderr, PROG ": training: %s: %s\n", nn_strerror(s), nn_network_error(r.net));
 #ifdef NN_TRAIN_MPI
         if (s == NN_ERR_TIMEOUT || s == NN_ERR_IO) { /* the job cannot go on: end every rank (nn_mpi.h) */
             fflush(NULL);
@@ -821,11 +828,11 @@ int main(int argc, char **argv)
         }
 #endif
         else
-            fprintf(stderr, "nntrain: training diverged at epoch %zu (loss %g, first epoch %g); try a lower "
+            fprintf(stderr, PROG ": training diverged at epoch %zu (loss %g, first epoch %g); try a lower "
                             "--lr than %g\n", r.cv.n, r.cv.n ? r.cv.train_loss[r.cv.n - 1] : 0.0, r.first_loss,
                     (double)c.train.learning_rate);
         if (c.save && *c.save && !(c.patience && c.validation && r.best_val < INFINITY))
-            fprintf(stderr, "nntrain: no model saved; %s is untouched\n", c.save);
+            fprintf(stderr, PROG ": no model saved; %s is untouched\n", c.save);
         goto done;
     }
     printf("trained in %.1f s\n", now() - t0);
@@ -833,7 +840,7 @@ int main(int argc, char **argv)
         errno = 0;
         if (!(c.patience && c.validation)) r.save_status = nn_save(r.net, c.save);
         if (r.save_status)
-            fprintf(stderr, "nntrain: --save %s: %s%s%s\n", c.save, nn_strerror(r.save_status),
+            fprintf(stderr, PROG ": --save %s: %s%s%s\n", c.save, nn_strerror(r.save_status),
                     r.save_status == NN_ERR_IO && errno ? ": " : "", r.save_status == NN_ERR_IO && errno ? strerror(errno) : "");
         else printf("saved %s%s\n", c.save, c.patience ? " (best validation loss)" : "");
     }
