@@ -61,6 +61,6 @@ wait "$job"; jrc=$?
 [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null
 [ $jrc -ne 0 ] && [ $(( $(date +%s) - start )) -le 20 ] && grep -q "no answer from the other ranks within 2 s" stall.log \
   && ok || bad "stopped rank: exit $jrc after $(( $(date +%s) - start )) s: $(cat stall.log)"
-run --timeout -1 2>&1 | grep -q -- "--timeout" && ok || bad "--timeout -1 not refused naming the flag"
+run --timeout -1 2>&1 | grep -q -- "^nntrain-mpi: --timeout" && ok || bad "--timeout -1 not refused naming the program and the flag"
 echo "mpi_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
