@@ -636,14 +636,19 @@ static void run_thread(const plan *p, int t, int nt)
      * rows where the row panels divide more evenly (e.g. 256 x 128: 8 row
      * panels split 4 + 4, 11 column panels 5 + 6); then each thread packs
      * just its own rows of A and nobody waits (TN 256x128x64 on 2 threads:
-     * 20.9 -> 17.1 us). Not on ties: split by rows, the threads write the
+     * 20.9 -> 17.1 us). Ties go by columns: by rows, the threads write the
      * two halves of every column of C, and at k = 10 (TN 256x256x10) that
-     * took twice as long as by columns, C's lines apparently moving between
-     * the cores. */
+     * took twice as long, C's lines apparently moving between the cores.
+     * Except where A is packed, shared, and all its rows one MC block: by
+     * columns, each thread streams all of A once per column panel, half of
+     * it packed by the other core behind a barrier (TN 256³ on 2 threads:
+     * 114 us by columns, 81 by rows). Cut into MC blocks, a larger A is
+     * better shared (1024³ NT and TN: 2-3 % faster by columns). */
     const size_t mr = p->mr, nr = p->kr->nr;
     const size_t npan = (p->n + nr - 1) / nr, mpan = (p->m + mr - 1) / mr, k = (size_t)nt;
     const size_t rows_cost = (mpan + k - 1) / k * npan, cols_cost = (npan + k - 1) / k * mpan;
-    const int by_rows = nt > 1 && rows_cost < cols_cost;
+    const int a_shared_one_block = p->pack_a && !p->a_private && mpan * mr <= p->mc;
+    const int by_rows = nt > 1 && (rows_cost < cols_cost || (rows_cost == cols_cost && a_shared_one_block));
     const size_t pan = by_rows ? mpan : npan, step = by_rows ? mr : nr, len = by_rows ? p->m : p->n;
     const size_t lo = pan * (size_t)t / k, hi = pan * (size_t)(t + 1) / k;
     const size_t b = lo * step, e = min_size(hi * step, len);
