@@ -62,6 +62,11 @@ static inline vf vf_recip(vf x) /* 14-bit estimate + one Newton step */
 }
 #define NN_HAVE_VF_SCALE2
 static inline vf vf_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); }
+#define NN_HAVE_VF_LUT16 /* vpermps: a 16-float table is one register */
+static inline vf vf_lut16(vf v, const float table[16])
+{
+    return _mm512_permutexvar_ps(_mm512_castps_si512(v), _mm512_loadu_ps(table));
+}
 
 #define VF_ACC 16 /* 32 vector registers */
 /* K = 1 outer products with 256-bit stores: a column of a few rows is
