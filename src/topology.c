@@ -160,7 +160,9 @@ double nn_work_seconds(const nn_kernels *kr, nn_work_kind kind, double amount)
 int nn_worth_threads(int threads, double seconds, size_t parts)
 {
     int nt = threads < 1 ? 1 : threads;
-    const double paid = seconds / NN_SECONDS_PER_THREAD; /* threads the work pays for */
+    /* tiny work leaves without a division: this runs on every call */
+    if (nt == 1 || seconds < 2.0 * NN_SECONDS_PER_THREAD) return 1;
+    const double paid = seconds * (1.0 / NN_SECONDS_PER_THREAD); /* threads the work pays for */
     if (paid < (double)nt) nt = paid < 1.0 ? 1 : (int)paid;
     if (parts && (size_t)nt > parts) nt = (int)parts;
     return nt;
