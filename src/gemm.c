@@ -367,8 +367,14 @@ static void small_k_columns(void *ctx, size_t lo, size_t hi)
     const size_t rows = kr->small_k_rows;
     float panel[32 * 32]; /* >= small_k_rows·small_k_max (checked in test_ukernels) */
     const size_t b_ks = g->tb == NN_NO_TRANS ? 1 : g->ldb, b_js = g->tb == NN_NO_TRANS ? g->ldb : 1;
-    for (size_t i = 0; i < g->m; i += rows) {
-        const size_t mm = min_size(rows, g->m - i);
+    /* Where every column of C starts at the same offset in its cache line,
+     * the first block is cut short so that the others store whole lines:
+     * split across two lines, each store cost more than the block's extra
+     * call (TN 256x256x10 with C 16 bytes off a line: 8.3 -> 7.3 us). */
+    const size_t skew = (uintptr_t)(g->c + lo * g->ldc) % 64 / sizeof(float);
+    const size_t first = g->ldc % 16 == 0 && skew ? 16 - skew : rows;
+    for (size_t i = 0, mm; i < g->m; i += mm) {
+        mm = min_size(i ? rows : first, g->m - i);
         const float *a = g->a + i;
         size_t a_ks = g->lda;
         if (g->ta == NN_TRANS) {

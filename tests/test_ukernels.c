@@ -201,7 +201,8 @@ END_TEST
 /* The short-K kernel: every m <= small_k_rows and k <= small_k_max, a few
  * column counts, A with exactly m rows a column, B by rows or by columns
  * with exactly n columns or k rows (nothing past them allocated, so a read
- * past them fails under ASan), beta 0 over NaN and beta 1. */
+ * past them fails under ASan), alpha 1 and -0.5, beta 0 over NaN and beta
+ * 1, every combination (B by columns, alpha 1, beta 0 is a path of its own). */
 START_TEST(small_k_kernels)
 {
     nn_isa isas[NN_ISA_COUNT];
@@ -215,8 +216,9 @@ START_TEST(small_k_kernels)
         for (size_t m = 1; m <= kr->small_k_rows; m++)
             for (size_t k = 1; k <= kr->small_k_max; k++)
                 for (size_t n = 1; n <= 9; n += 4)
-                    for (int by_rows = 0; by_rows < 2; by_rows++) {
-                        const float alpha = (m + k) % 2 ? 1.0f : -0.5f, beta = (m + n + k) % 2 ? 1.0f : 0.0f;
+                    for (int form = 0; form < 8; form++) { /* B by columns or rows, alpha 1 or not, beta 0 or 1 */
+                        const int by_rows = form & 1;
+                        const float alpha = form & 2 ? -0.5f : 1.0f, beta = form & 4 ? 1.0f : 0.0f;
                         const size_t ldc = m + 2, b_ks = by_rows ? n : 1, b_js = by_rows ? 1 : k;
                         float *a = tu_random(m * k, seed, -1, 1), *b = tu_random(k * n, seed + 1, -1, 1);
                         float *c = tu_random(ldc * (n + 1), seed + 2, -1, 1), *c0 = malloc(ldc * (n + 1) * sizeof *c0);

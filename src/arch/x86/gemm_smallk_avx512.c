@@ -11,10 +11,11 @@
 #include "../ukernels.h"
 
 static inline __attribute__((always_inline)) void smallk_body(size_t m, size_t n, const int K, const int VECS,
-                                                               const float *a, size_t a_ks, const float *b,
-                                                               size_t b_ks, size_t b_js, float *c, size_t ldc,
-                                                               float alpha, float beta)
+                                                               const int PLAIN, const float *a, size_t a_ks,
+                                                               const float *b, size_t b_ks, size_t b_js, float *c,
+                                                               size_t ldc, float alpha, float beta)
 {
+    if (PLAIN) b_ks = 1, alpha = 1.0f, beta = 0.0f; /* constants: the loop keeps no per-p offsets or branches */
     __mmask16 mask[2];
     for (int v = 0; v < 2; v++) {
         const size_t lo = 16 * (size_t)v;
@@ -43,15 +44,26 @@ static inline __attribute__((always_inline)) void smallk_body(size_t m, size_t n
     }
 }
 
-#define SMALLK_CASE(K)                                                                         \
-    case K:                                                                                    \
-        if (m > 16) smallk_body(m, n, K, 2, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);     \
-        else smallk_body(m, n, K, 1, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);            \
+/* PLAIN: op(B) = B, alpha 1, beta 0 (a layer's dA = Wᵀ·dZ), with B's K
+ * offsets and the alpha/beta tests constant: with a runtime stride the
+ * kernel held ten offsets in registers, spilled two and reloaded them for
+ * every column. */
+#define SMALLK_CASE(K)                                                                                   \
+    case K:                                                                                              \
+        if (plain) {                                                                                     \
+            if (m > 16) smallk_body(m, n, K, 2, 1, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);        \
+            else smallk_body(m, n, K, 1, 1, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);               \
+        } else if (m > 16) {                                                                             \
+            smallk_body(m, n, K, 2, 0, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);                    \
+        } else {                                                                                         \
+            smallk_body(m, n, K, 1, 0, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);                    \
+        }                                                                                                \
         break;
 
 void nn_gemm_small_k_avx512(size_t m, size_t n, size_t k, const float *a, size_t a_ks, const float *b, size_t b_ks,
                             size_t b_js, float *c, size_t ldc, float alpha, float beta)
 {
+    const int plain = b_ks == 1 && alpha == 1.0f && beta == 0.0f;
     switch (k) {
     SMALLK_CASE(1) SMALLK_CASE(2) SMALLK_CASE(3) SMALLK_CASE(4) SMALLK_CASE(5) SMALLK_CASE(6)
     SMALLK_CASE(7) SMALLK_CASE(8) SMALLK_CASE(9) SMALLK_CASE(10) SMALLK_CASE(11) SMALLK_CASE(12)
