@@ -153,6 +153,43 @@ START_TEST(packed_a_every_isa)
 }
 END_TEST
 
+/* Short K (the AVX-512 kernel's K <= 12) with C at every offset in a cache
+ * line and ldc a whole number of lines, where the first row block is cut
+ * short so that the rest store whole lines: the same bits at every offset,
+ * within the reference's bound, rows past m untouched. */
+START_TEST(short_k_any_alignment)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    const size_t m = 70, n = 33, k = 10, ldc = 80;
+    float *a = tu_random(m * k, 61, -1, 1), *b = tu_random(k * n, 62, -1, 1);
+    float *first = malloc(ldc * n * sizeof *first), *ref = calloc(ldc * n, sizeof *ref);
+    float *buf = aligned_alloc(64, (ldc * n + 16) * sizeof *buf);
+    ck_assert(first && ref && buf);
+    for (int s = 0; s < n_isa; s++) {
+        ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
+        for (int ta = 0; ta < 2; ta++) {
+            const size_t lda = ta ? k : m;
+            ck_assert_int_eq(nn_sgemm_naive((nn_transpose)ta, NN_NO_TRANS, m, n, k, 1.0f, a, lda, b, k, 0.0f, ref, ldc),
+                             NN_OK);
+            for (size_t off = 0; off < 16; off++) {
+                float *c = buf + off;
+                for (size_t i = 0; i < ldc * n; i++) c[i] = i % ldc < m ? NAN : -7.0f;
+                ck_assert_int_eq(nn_sgemm((nn_transpose)ta, NN_NO_TRANS, m, n, k, 1.0f, a, lda, b, k, 0.0f, c, ldc),
+                                 NN_OK);
+                if (off == 0) memcpy(first, c, ldc * n * sizeof *c);
+                ck_assert_msg(memcmp(first, c, ldc * n * sizeof *c) == 0, "%s %c: C at offset %zu differs",
+                              nn_isa_name(isas[s]), ta ? 'T' : 'N', off);
+                for (size_t i = 0; i < ldc * n; i++)
+                    ck_assert_msg(i % ldc < m ? fabsf(c[i] - ref[i]) <= 12 * FLT_EPSILON * 10.0f : c[i] == -7.0f,
+                                  "%s %c offset %zu: element %zu", nn_isa_name(isas[s]), ta ? 'T' : 'N', off, i);
+            }
+        }
+    }
+    free(a), free(b), free(first), free(ref), free(buf);
+}
+END_TEST
+
 START_TEST(beta_zero_ignores_nan_in_c)
 {
     nn_isa isas[NN_ISA_COUNT];
@@ -453,6 +490,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, packed_a_every_isa, beta_zero_ignores_nan_in_c, threads_bitwise_identical, workspace_is_all_that_is_touched, inside_callers_team, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
+    const TTest *const tests[] = {naive_hand_computed, every_isa_matches_reference, mlp_shapes_every_isa, packed_a_every_isa, beta_zero_ignores_nan_in_c, short_k_any_alignment, threads_bitwise_identical, workspace_is_all_that_is_touched, inside_callers_team, split_k_bitwise_identical, epilogue_sees_every_block_once, bad_arguments, isa_selection};
     return tu_main("gemm", 300, tests, sizeof tests / sizeof *tests);
 }
