@@ -148,10 +148,13 @@ typedef struct nn_kernels {
 
     /* Y = g(W·X + b) for a few columns (inference): Y is rows x n (ld ldy),
      * W rows x k (ld ldw), X k x n (ld ldx); g elementwise (not softmax).
-     * W is streamed once per VF_ACC/2 columns (at most 8); best for n <= 8. */
+     * W is streamed once per VF_ACC/2 columns (at most 8). */
     void (*layer_few_columns)(size_t rows, size_t k, const float *w, size_t ldw, const float *b,
                               nn_activation act, const float *x, size_t ldx, size_t n, float *y,
                               size_t ldy);
+    /* The most columns for which layer_few_columns beats the blocked GEMM
+     * (predict.c): 8 where it has vectors, 1 on the scalar ISA. */
+    size_t few_columns_max;
 
     /* For nnbench: `lanes` floats per vector, and a loop of 12 independent
      * FMA chains run `iterations` times (24·lanes flops per iteration). */

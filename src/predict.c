@@ -2,8 +2,10 @@
  * Inference on a shared model: nn_predict reads the network and writes only
  * the caller's workspace and output, so any number of threads may run it on
  * one network at once (serving). Three ways through a layer, picked by
- * shape alone:
- *   - up to FEW_COLUMNS columns: the ISA's layer_few_columns, which streams
+ * shape and ISA alone:
+ *   - up to the ISA's few_columns_max columns (8, or 1 on the scalar ISA,
+ *     where that beats the GEMM, so that no batch is slower per call than a
+ *     larger one): the ISA's layer_few_columns, which streams
  *     W once per few columns (one-sample latency is W's bytes over the
  *     cache bandwidth, not a 32 x 12 tile of which one column is real);
  *     with threads, each takes the same rows of every layer on every call,
@@ -23,12 +25,6 @@
 
 #include "network.h"
 
-/* Up to this many columns go through layer_few_columns, which streams W
- * once per 8 columns on AVX-512 and NEON, per 4 on AVX2: at 8 that still
- * beats the GEMM's 12-column tile (nnbench, Intel Xeon, 784-256-128-10,
- * AVX-512: 22 us at b8, 65 us at b16, and no batch slower than a larger). */
-#define FEW_COLUMNS 8
-
 typedef struct bias_act {
     const nn_kernels *kr;
     const nn_layer *ly;
@@ -46,7 +42,7 @@ static void bias_act_block(void *ctx, size_t i0, size_t i1, size_t j0, size_t j1
 
 static int use_small(const nn_network *net, const nn_kernels *kr, size_t m)
 {
-    return m > FEW_COLUMNS && nn_small_eligible(net, kr);
+    return m > kr->few_columns_max && nn_small_eligible(net, kr);
 }
 
 /* The layer's product, with bias and g as its epilogue (`e`, filled here)
@@ -76,7 +72,7 @@ static size_t workspace_bytes(const nn_network *net, const nn_kernels *kr, size_
     size_t extra = 0; /* bytes */
     if (use_small(net, kr, m)) {
         extra = nn_small_work_floats(net, kr) * sizeof(float);
-    } else if (m > FEW_COLUMNS) {
+    } else if (m > kr->few_columns_max) {
         for (size_t l = 0; l < net->n_layers; l++) {
             bias_act e;
             const nn_gemm_args g = layer_gemm(kr, &net->layers[l], m, NULL, 0, NULL, &e);
@@ -174,7 +170,7 @@ nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t 
     float *ping[2] = {buf, buf + act};
     void *extra = buf + 2 * act;
     const float *result;
-    if (m <= FEW_COLUMNS) {
+    if (m <= kr->few_columns_max) {
         few_job jb = {.kr = kr, .net = net, .x = x, .ldx = ldx, .m = m, .ping = {ping[0], ping[1]},
                       .y = y, .ldy = ldy};
         /* threads only where the widest layer gives each one enough */

@@ -761,6 +761,14 @@ static NN_FLATTEN_INLINE void gemv_block(size_t rv, size_t nc, size_t r0, size_t
         if (r0 < rows) gemv_block(1, NC, r0, rows, k, w, ldw, b, act, x, ldx, y, ldy);       \
     }
 
+/* nnbench, Intel Xeon, 784-256-128-10: at 8 columns layer_few_columns still
+ * beats the GEMM's 12-column tile (AVX-512: 22 us at b8, 65 us at b16); one
+ * lane at a time it wins only at one column (scalar: 52 us at b1 against
+ * the GEMM's 62, 543 us at b8 against 122), so the scalar ISA sets 1. */
+#ifndef NN_FEW_COLUMNS_MAX
+#define NN_FEW_COLUMNS_MAX 8
+#endif
+
 static void layer_few_columns(size_t rows, size_t k, const float *w, size_t ldw, const float *b,
                               nn_activation act, const float *x, size_t ldx, size_t n, float *y,
                               size_t ldy)
@@ -910,7 +918,7 @@ static inline float fma_probe(size_t iterations)
     .sum_sq_diff = sum_sq_diff, .dot = dot, .sum = sum, .add_columns = add_columns,     \
     .sub_scale = sub_scale, .axpy = axpy, .ger = NN_GER, .gemv_t = gemv_t, .momentum_update = momentum_update,           \
     .adam_update = adam_update, .small_block = SB, .small_run_chunk = small_run_chunk, \
-    .layer_few_columns = layer_few_columns, NN_GEMM_DOT
+    .layer_few_columns = layer_few_columns, .few_columns_max = NN_FEW_COLUMNS_MAX, NN_GEMM_DOT
 
 /* The SIMD ISAs' probe: VF_WIDTH lanes of fused multiply-add. */
 #define NN_VECTOR_PROBE .lanes = VF_WIDTH, .fma_probe = fma_probe

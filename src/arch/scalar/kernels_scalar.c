@@ -43,6 +43,7 @@ static inline vf vf_pow2i(vf n)
     return r;
 }
 
+#define NN_FEW_COLUMNS_MAX 1 /* see vector_impl.h */
 #include "../vector_impl.h"
 
 #define MR 8
