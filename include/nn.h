@@ -270,7 +270,8 @@ NN_API nn_status nn_forward(nn_network *net, const float *x, size_t ldx, size_t 
  * changes the network meanwhile. `threads`: 1 runs on the calling thread
  * alone (a server answering one request per core), 0 the default count,
  * N up to N; the result is bitwise identical for every count. Batches of up
- * to 8 columns stream each weight matrix once instead of packing it; with
+ * to 8 columns (1 on the scalar ISA) stream each weight matrix once instead
+ * of packing it; with
  * threads, each takes the same rows of every layer on every call, so the
  * weights stay split across the cores' caches.
  * NN_ERR_INVALID_ARGUMENT for NULL pointers, threads < 0, ld < rows
