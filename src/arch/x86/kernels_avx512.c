@@ -200,39 +200,16 @@ static int ger_run(size_t m, size_t n, float alpha, const float *a, const float 
     return 1;
 }
 
-/* Runs of up to 32 KB, within the smallest L1d of the CPUs this targets:
- * as a run, 20x400x1 (32 KB) took 189 ns where by columns it took 324; past
- * L1, where the stores wait on L2 either way, 20x1000x1 (80 KB) took 5 %
- * longer as a run (Intel Xeon). */
-#define GER_RUN_MAX_FLOATS 8192
-
+/* Runs of up to NN_L1_FLOATS (32 KB): as a run, 20x400x1 (32 KB) took 189
+ * ns where by columns it took 324; past L1, where the stores wait on L2
+ * either way, 20x1000x1 (80 KB) took 5 % longer as a run (Intel Xeon). */
 static void ger_avx512(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta,
                        float *c, size_t ldc)
 {
-    if (ldc == m && incb == 1 && m * n <= GER_RUN_MAX_FLOATS && ger_run(m, n, alpha, a, b, beta, c)) return;
+    if (ldc == m && incb == 1 && m * n <= NN_L1_FLOATS && ger_run(m, n, alpha, a, b, beta, c)) return;
     /* by columns with 256-bit stores: a column of a few rows is rarely
      * 64-byte aligned, and 64-byte stores that straddle cache lines made
      * 20x1000x1 run at 17 GFLOP/s where AVX2's kernel ran at 26 */
-    if (beta == 0.0f && m >= 8 && m <= 32 && n * ldc > GER_RUN_MAX_FLOATS) {
-        /* C past L1: each column's lines are asked for, for writing, 16
-         * columns ahead, so that its stores need not wait for them
-         * (20x1000x1: 1328 -> 1222 ns; at 32 rows, whole lines, no gain) */
-        __m256 av[4];
-        const size_t whole = m / 8;
-        for (size_t v = 0; v < whole; v++) av[v] = _mm256_loadu_ps(a + 8 * v);
-        const __m256 tail = _mm256_loadu_ps(a + m - 8);
-        for (size_t j = 0; j < n; j++) {
-            float *cj = c + j * ldc;
-            if (j + 16 < n) {
-                __asm__ volatile("prefetchw %0" ::"m"(cj[16 * ldc]));
-                __asm__ volatile("prefetchw %0" ::"m"(cj[16 * ldc + m - 1]));
-            }
-            const __m256 s = _mm256_set1_ps(alpha * b[j * incb]);
-            for (size_t v = 0; v < whole; v++) _mm256_storeu_ps(cj + 8 * v, _mm256_mul_ps(s, av[v]));
-            if (m % 8) _mm256_storeu_ps(cj + m - 8, _mm256_mul_ps(s, tail));
-        }
-        return;
-    }
     nn_ger_avx2(m, n, alpha, a, b, incb, beta, c, ldc);
 }
 
