@@ -102,6 +102,8 @@ typedef struct nn_kernels {
     float (*sum_sq_diff)(size_t n, const float *a, const float *y); /* Σ (a−y)² */
     float (*dot)(size_t n, const float *x, const float *y);          /* Σ x·y   */
     float (*sum)(size_t n, const float *x);                          /* Σ x     */
+    /* 1 if none of x[0..n) is Inf or NaN (any n) */
+    int (*all_finite)(size_t n, const float *x);
     /* out[i] += Σ_{j<cols} x[i + j·ld], i < rows: sums columns */
     void (*add_columns)(size_t rows, size_t cols, const float *x, size_t ld, float *out);
 

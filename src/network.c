@@ -56,18 +56,11 @@ static int all_finite_parallel(int threads, size_t rows, size_t cols, const floa
 
 int nn_all_finite(size_t rows, size_t cols, const float *p, size_t ld)
 {
+    const nn_kernels *kr = nn_kernels_active();
     if (ld == rows && cols > 1 && rows <= SIZE_MAX / cols) /* contiguous: one long column */
-        return nn_all_finite(rows * cols, 1, p, rows * cols);
-    for (size_t j = 0; j < cols; j++) {
-        const float *col = p + j * ld;
-        uint32_t bad = 0;
-        for (size_t i = 0; i < rows; i++) {
-            uint32_t bits;
-            memcpy(&bits, &col[i], sizeof bits);
-            bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
-        }
-        if (bad) return 0;
-    }
+        return kr->all_finite(rows * cols, p);
+    for (size_t j = 0; j < cols; j++)
+        if (!kr->all_finite(rows, p + j * ld)) return 0;
     return 1;
 }
 
