@@ -85,6 +85,7 @@ static void pack_panel(const nn_kernels *kr, size_t r, size_t m, size_t kc, cons
 typedef struct plan {
     const nn_kernels *kr;
     nn_gemm_ukernel_fn ukernel; /* the ISA's main or short tile */
+    nn_gemm_ukernel_fn ukernel_t; /* the same storing transposed, or NULL */
     size_t mr;                  /* its rows */
     size_t m, n, k, mc, nc;
     size_t kc;      /* K block: K cut into equal blocks of at most the ISA's KC */
@@ -203,9 +204,9 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
      * are close enough that a K block's columns stay within the TLB (≤ 2 KiB
      * apart); otherwise it is packed. B is always read in place (by rows or
      * by columns); only partial panels are copied. */
-    p->ukernel = kr->gemm_ukernel, p->mr = kr->mr;
+    p->ukernel = kr->gemm_ukernel, p->ukernel_t = kr->gemm_ukernel_t, p->mr = kr->mr;
     if (kr->gemm_ukernel_short && p->m <= kr->mr_short)
-        p->ukernel = kr->gemm_ukernel_short, p->mr = kr->mr_short;
+        p->ukernel = kr->gemm_ukernel_short, p->ukernel_t = kr->gemm_ukernel_short_t, p->mr = kr->mr_short;
     p->pack_a = p->ta == NN_TRANS || p->lda > 512;
     p->a_edge_in_place = !p->pack_a && kr->a_rows_masked;
     /* Equal K blocks (KC 256: 784 = 4 x 196, not 3 x 256 + 16): no short
@@ -557,6 +558,9 @@ static void compute_block(const plan *p, int t, const span *s)
                         if (!p->swapped) {
                             p->ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, s->c + i + j * s->ldc,
                                        s->ldc, p->alpha, beta);
+                        } else if (p->ukernel_t) {
+                            p->ukernel_t(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, p->c + i * p->ldc + j, p->ldc,
+                                         p->alpha, beta);
                         } else {
                             p->ukernel(mm, nn, kc, ap, a_ks, bp, b_ks, b_js, tile, mr, p->alpha, 0.0f);
                             store_transposed(p, tile, mr, mm, nn, i, j, beta);

@@ -64,6 +64,11 @@ typedef struct nn_kernels {
      * whole product has at most mr_short rows; NULL if the ISA has none */
     size_t mr_short;
     nn_gemm_ukernel_fn gemm_ukernel_short;
+    /* optional: gemm_ukernel and gemm_ukernel_short storing their tile
+     * transposed, C(i, j) at c[i·ldc + j] (a swapped product, gemm.c), each
+     * element rounded as a tile of the plain kernel with beta 0 followed by
+     * store_transposed rounds it; NULL: that tile and store */
+    nn_gemm_ukernel_fn gemm_ukernel_t, gemm_ukernel_short_t;
     /* optional: C[0:m, 0:n] = alpha·A·B + beta·C for m <= small_k_rows and
      * k <= small_k_max, any n, operands as for gemm_ukernel (A's first m
      * rows only, B's first n columns only); each element rounded exactly as

@@ -3,11 +3,14 @@
  * manner of XNNPACK's GemmMicrokernelTester: all m <= MR, n <= NR, k in
  * {1, 2, KC-1, KC, KC+1}, A packed or read in place (with exactly m rows
  * where the kernel reads only those), B packed, by rows or by columns (in
- * place with exactly n columns where the kernel reads only those), alpha in {1, -0.5}, beta 0 over a NaN-filled C and beta 1;
- * against a double-accumulating reference, with C's padding rows and
- * columns left untouched. The transposing A packers against a plain copy,
- * the transposing tile stores against a plain loop, the short-K and the
- * few-row dot-product kernels against the reference.
+ * place with exactly n columns where the kernel reads only those), alpha
+ * in {1, -0.5}, beta 0 over a NaN-filled C and beta 1 (0.7 where C is
+ * stored transposed); against a double-accumulating reference, with C's
+ * padding rows and columns left untouched. The kernels that store C
+ * transposed also bit for bit against their plain twin's tile followed by
+ * gemm.c's transposed store. The transposing A packers against a plain
+ * copy, the transposing tile stores against a plain loop, the short-K and
+ * the few-row dot-product kernels against the reference.
  * The skinny kernels (ger: K = 1 outer products, gemv_t: one row times B)
  * over short and long sides, strided C, beta 0 over NaN and beta 0.5. */
 #include <float.h>
@@ -20,15 +23,33 @@ typedef struct ukernel {
     const char *name;
     nn_gemm_ukernel_fn fn;
     size_t mr, nr, kc;
+    nn_gemm_ukernel_fn plain; /* for a transposing kernel, its plain twin, else NULL */
 } ukernel;
 
-/* the table's kernels: the main tile and the short one where it has one */
+/* the table's kernels: the main tile and the short one where it has one,
+ * and their transposing twins where it has those */
 static int kernels_of(const nn_kernels *kr, ukernel *out)
 {
     int n = 0;
-    out[n++] = (ukernel){"main", kr->gemm_ukernel, kr->mr, kr->nr, kr->kc};
-    if (kr->gemm_ukernel_short) out[n++] = (ukernel){"short", kr->gemm_ukernel_short, kr->mr_short, kr->nr, kr->kc};
+    out[n++] = (ukernel){"main", kr->gemm_ukernel, kr->mr, kr->nr, kr->kc, NULL};
+    if (kr->gemm_ukernel_short)
+        out[n++] = (ukernel){"short", kr->gemm_ukernel_short, kr->mr_short, kr->nr, kr->kc, NULL};
+    if (kr->gemm_ukernel_t)
+        out[n++] = (ukernel){"main_t", kr->gemm_ukernel_t, kr->mr, kr->nr, kr->kc, kr->gemm_ukernel};
+    if (kr->gemm_ukernel_short_t)
+        out[n++] = (ukernel){"short_t", kr->gemm_ukernel_short_t, kr->mr_short, kr->nr, kr->kc, kr->gemm_ukernel_short};
     return n;
+}
+
+/* C (ldc rows, n + 1 columns, column-major) from or to its transposed
+ * layout t (row-major: ldc rows of ldt >= n + 1 floats) */
+static void transpose_c(size_t ldc, size_t n, const float *from, size_t ld_from, int from_rows, float *to, size_t ld_to)
+{
+    for (size_t i = 0; i < ldc; i++)
+        for (size_t j = 0; j <= n; j++) {
+            if (from_rows) to[i + j * ld_to] = from[i * ld_from + j];
+            else to[i * ld_to + j] = from[i + j * ld_from];
+        }
 }
 
 enum { B_PACKED, B_ROWS, B_COLUMNS };
@@ -88,10 +109,28 @@ static int check_call(const char *isa, const ukernel *uk, size_t m, size_t n, si
     memcpy(c0, c, ldc * (n + 1) * sizeof *c);
     const size_t a_ks = lda, b_ks = b_form == B_PACKED ? nr : b_form == B_ROWS ? ldb : 1;
     const size_t b_js = b_form == B_COLUMNS ? ldb : 1;
-    uk->fn(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);
+    int differs = 0;
+    if (uk->plain) { /* the same C, stored row-major for the call */
+        const size_t ldt = n + 3;
+        float *t = malloc(ldc * ldt * sizeof *t), tile[32 * 32];
+        transpose_c(ldc, n, c, ldc, 0, t, ldt);
+        uk->fn(m, n, k, a, a_ks, b, b_ks, b_js, t, ldt, alpha, beta);
+        transpose_c(ldc, n, t, ldt, 1, c, ldc);
+        free(t);
+        /* bit for bit the plain tile (beta 0), then + beta·C as gemm.c's store_transposed */
+        uk->plain(m, n, k, a, a_ks, b, b_ks, b_js, tile, m, alpha, 0.0f);
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < m; i++) {
+                const float want = beta == 0.0f ? tile[i + j * m] : tile[i + j * m] + beta * c0[i + j * ldc];
+                differs |= memcmp(&want, &c[i + j * ldc], sizeof want) != 0;
+            }
+    } else {
+        uk->fn(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta);
+    }
     char what[96];
     snprintf(what, sizeof what, "%s %s a_in_place=%d b_form=%d", isa, uk->name, a_in_place, b_form);
-    const int bad = compare_tile(what, m, n, k, a, 1, a_ks, b, b_ks, b_js, alpha, beta, c, c0, ldc);
+    const int bad = compare_tile(what, m, n, k, a, 1, a_ks, b, b_ks, b_js, alpha, beta, c, c0, ldc) || differs;
+    if (differs) fprintf(stderr, "%s %zux%zu k=%zu: not the plain tile's bits\n", what, m, n, k);
     free(a), free(b), free(c), free(c0);
     return bad;
 }
@@ -102,7 +141,7 @@ START_TEST(every_microkernel_every_edge)
     const int n_isa = tu_isas(isas);
     for (int s = 0; s < n_isa; s++) {
         const nn_kernels *kr = nn_kernels_for(isas[s]);
-        ukernel uks[2];
+        ukernel uks[4];
         const int n_uk = kernels_of(kr, uks);
         for (int u = 0; u < n_uk; u++) {
             const ukernel *uk = &uks[u];
@@ -117,7 +156,10 @@ START_TEST(every_microkernel_every_edge)
                         for (int a_in_place = 0; a_in_place < 2 + kr->a_rows_masked; a_in_place++)
                             for (int b_form = 0; b_form < 3; b_form++) {
                                 if (kr->pack_b_columns && b_form == B_COLUMNS) continue; /* never asked of it */
-                                const float alpha = (m + n) % 2 ? 1.0f : -0.5f, beta = (m * n + ki) % 2 ? 1.0f : 0.0f;
+                                /* beta 0.7 for the transposing kernels: beta·C is then rounded, so
+                                 * a fused multiply-add would not give the plain twin's bits */
+                                const float alpha = (m + n) % 2 ? 1.0f : -0.5f;
+                                const float beta = (m * n + ki) % 2 ? (uk->plain ? 0.7f : 1.0f) : 0.0f;
                                 const int b_exact = kr->b_cols_even && n % 2 == 0 && b_form != B_PACKED;
                                 failures += check_call(nn_isa_name(isas[s]), uk, m, n, ks[ki], a_in_place, b_form,
                                                        b_exact, alpha, beta, seed++);

@@ -27,13 +27,44 @@
     _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++)                                \
         _mm_prefetch((const char *)(a + NN_A_AHEAD * a_ks + 16 * v), _MM_HINT_T0)
 
+/* r[0..15] as the rows of a 16 x 16 block, in place: r[q] becomes its
+ * column q. Four rounds of two-source shuffles (unpack by floats, by
+ * pairs, then 128-bit blocks twice); inputs known to be zero fold away. */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+#pragma GCC unroll 8
+    for (int q = 0; q < 16; q += 2) {
+        t[q] = _mm512_unpacklo_ps(r[q], r[q + 1]);
+        t[q + 1] = _mm512_unpackhi_ps(r[q], r[q + 1]);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 16; q += 4) {
+        u[q] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[q]), _mm512_castps_pd(t[q + 2])));
+        u[q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[q]), _mm512_castps_pd(t[q + 2])));
+        u[q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[q + 1]), _mm512_castps_pd(t[q + 3])));
+        u[q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[q + 1]), _mm512_castps_pd(t[q + 3])));
+    }
+    /* u[4g + s] holds, in 128-bit block l, row 4l + s's entries 4g..4g+3 */
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; s++) {
+        const __m512 x0 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0x44), x1 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0xee);
+        const __m512 y0 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0x44);
+        const __m512 y1 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0xee);
+        r[s] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+        r[4 + s] = _mm512_shuffle_f32x4(x0, y0, 0xdd);
+        r[8 + s] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+        r[12 + s] = _mm512_shuffle_f32x4(x1, y1, 0xdd);
+    }
+}
+
 /* `cols` (2, 4, ..., 12, a constant after inlining) columns of the tile
  * are computed and only those columns of B are read: an edge panel skips
  * the FMAs of its padding (64³: the last of six panels has 4 columns; the
  * swapped A·Bᵀ of a 10-class output layer has 10), and a panel of an even
  * number of columns can be read in place (kernels.h b_cols_even). */
 static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_ARGS, const int cols,
-                                                                    const int masked)
+                                                                    const int masked, const int trans)
 {
     __m512 acc[VECS][NR], av[VECS];
     /* rows past m are neither read nor written: a partial panel of A can be
@@ -84,6 +115,26 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
         }
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    if (trans) { /* tile row i to C's row i: c[i·ldc + j], n floats */
+        const __mmask16 row_mask = (__mmask16)((1u << n) - 1);
+#pragma GCC unroll 2
+        for (int v = 0; v < VECS; v++) {
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                r[j] = j >= cols ? _mm512_setzero_ps() : alpha == 1.0f ? acc[v][j] : _mm512_mul_ps(va, acc[v][j]);
+            transpose16(r);
+#pragma GCC unroll 16
+            for (int q = 0; q < 16; q++) {
+                if ((size_t)(16 * v + q) >= m) break;
+                float *ci = c + (size_t)(16 * v + q) * ldc;
+                __m512 t = r[q];
+                if (beta != 0.0f) t = _mm512_add_ps(t, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(row_mask, ci)));
+                _mm512_mask_storeu_ps(ci, row_mask, t);
+            }
+        }
+        return;
+    }
 #pragma GCC unroll 12
     for (int j = 0; j < NR; j++) {
         if ((size_t)j >= n || j >= cols) break;
@@ -99,20 +150,21 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
 
 /* The tile by its real column count rounded up to even, with masked A
  * loads only for a partial one. */
-#define NN_TILE_COLS(masked)                                                                    \
-    switch ((n + 1) / 2) {                                                                      \
-    case 0: case 1: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 2, masked); break;  \
-    case 2: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, masked); break;          \
-    case 3: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 6, masked); break;          \
-    case 4: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, masked); break;          \
-    case 5: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 10, masked); break;         \
-    default: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, masked); break;        \
+#define NN_TILE_COLS(masked, trans)                                                                    \
+    switch ((n + 1) / 2) {                                                                             \
+    case 0: case 1: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 2, masked, trans); break;  \
+    case 2: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, masked, trans); break;          \
+    case 3: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 6, masked, trans); break;          \
+    case 4: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, masked, trans); break;          \
+    case 5: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 10, masked, trans); break;         \
+    default: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, masked, trans); break;        \
     }
-static inline __attribute__((always_inline)) void gemm_avx512_tile(NN_UKERNEL_ARGS)
+/* trans: C written transposed (kernels.h gemm_ukernel_t) */
+static inline __attribute__((always_inline)) void gemm_avx512_tile(NN_UKERNEL_ARGS, const int trans)
 {
     if (m == 16 * VECS) {
-        NN_TILE_COLS(0)
+        NN_TILE_COLS(0, trans)
     } else {
-        NN_TILE_COLS(1)
+        NN_TILE_COLS(1, trans)
     }
 }
