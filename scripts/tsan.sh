@@ -10,6 +10,6 @@ tsan="-fsanitize=thread -g -O1"
 cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug -DNN_WERROR=ON \
   -DNN_BUILD_BENCH=OFF -DNN_BUILD_EXAMPLES=OFF -DCMAKE_C_FLAGS="$tsan" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" >/dev/null
-cmake --build build-tsan -j"$(nproc)" --target test_gemm test_network
+cmake --build build-tsan -j"$(nproc)" --target test_gemm test_network test_predict
 OMP_TOOL_LIBRARIES=$archer TSAN_OPTIONS="halt_on_error=1 ignore_noninstrumented_modules=1" \
-  CK_TIMEOUT_MULTIPLIER=20 ctest --test-dir build-tsan -R '^(test_gemm|test_network)$' --output-on-failure
+  CK_TIMEOUT_MULTIPLIER=20 ctest --test-dir build-tsan -R '^(test_gemm|test_network|test_predict)$' --output-on-failure

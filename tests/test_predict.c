@@ -156,32 +156,40 @@ START_TEST(many_threads_share_one_network)
 END_TEST
 
 /* 1..4 threads: the same bits, on every ISA, for the few-column path (rows
- * split across threads) and the GEMM path. */
+ * split across threads) and the GEMM path. The second network alternates
+ * layers split across threads with layers thread 0 runs alone (784 x 256
+ * and 32 x 2048 are worth two threads for one sample, 256 x 32 and 2048 x
+ * 10 are not), so every hand-over between the two kinds is taken. */
 START_TEST(bitwise_identical_across_threads)
 {
     nn_isa isas[NN_ISA_COUNT];
     const int n_isa = tu_isas(isas);
-    nn_network *net = make(&specs[0]);
+    nn_network *nets[2] = {make(&specs[0]), NULL};
+    const size_t sizes[] = {784, 256, 32, 2048, 10};
+    const nn_activation acts[] = {NN_RELU, NN_TANH, NN_RELU, NN_SOFTMAX};
+    ck_assert_int_eq(nn_network_create(&nets[1], 4, sizes, acts, NN_CROSS_ENTROPY, 5), NN_OK);
     const size_t batches[] = {1, 3, 8, 40};
     for (int s = 0; s < n_isa; s++) {
         ck_assert_int_eq(nn_set_isa(isas[s]), NN_OK);
-        for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
-            const size_t m = batches[bi];
-            float *x = tu_random(784 * m, 70 + m, 0, 1), *y1 = malloc(10 * m * sizeof *y1);
-            float *yt = malloc(10 * m * sizeof *yt);
-            for (int t = 1; t <= 4; t++) {
-                const size_t ws = nn_predict_workspace_size(net, m, t);
-                void *w = malloc(ws);
-                ck_assert_int_eq(nn_predict(net, t, x, 784, m, t == 1 ? y1 : yt, 10, w, ws), NN_OK);
-                free(w);
-                if (t > 1)
-                    ck_assert_msg(memcmp(y1, yt, 10 * m * sizeof *y1) == 0, "%s m=%zu: %d threads differ",
-                                  nn_isa_name(isas[s]), m, t);
+        for (int q = 0; q < 2; q++)
+            for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+                const size_t m = batches[bi];
+                float *x = tu_random(784 * m, 70 + m, 0, 1), *y1 = malloc(10 * m * sizeof *y1);
+                float *yt = malloc(10 * m * sizeof *yt);
+                for (int t = 1; t <= 4; t++) {
+                    const size_t ws = nn_predict_workspace_size(nets[q], m, t);
+                    void *w = malloc(ws);
+                    ck_assert_int_eq(nn_predict(nets[q], t, x, 784, m, t == 1 ? y1 : yt, 10, w, ws), NN_OK);
+                    free(w);
+                    if (t > 1)
+                        ck_assert_msg(memcmp(y1, yt, 10 * m * sizeof *y1) == 0, "%s net %d m=%zu: %d threads differ",
+                                      nn_isa_name(isas[s]), q, m, t);
+                }
+                free(x), free(y1), free(yt);
             }
-            free(x), free(y1), free(yt);
-        }
     }
-    nn_network_destroy(net);
+    nn_network_destroy(nets[0]);
+    nn_network_destroy(nets[1]);
 }
 END_TEST
 
