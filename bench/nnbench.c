@@ -10,8 +10,11 @@
  *                                      x_onednn, x_best_peer (the faster of the two)
  *   infer/<peer>/t<T>/<net>/b<B>       the forward products alone (no bias, no g):
  *                                      cblas_sgemv (B = 1) or _sgemm, dnnl_sgemm
+ *   read/<isa>/t<T>/<net>              the read probe over as many bytes as the
+ *                                      net's weights, each thread its share: GB/s
  *   infer/<isa>/t<T>/<net>/b<B>        nn_predict: us_per_call, weight_GB/s,
- *                                      x_best_peer (the peers at T threads)
+ *                                      pct_read (of the read row), x_best_peer
+ *                                      (the peers at T threads)
  *   act/<isa>/<op>/<n>, reduce/<isa>/<op>/<n>   elements/s, x_scalar
  *   train/naive/<net>/b<B>             the naive reference training step
  *   train/<isa>/t<T>/<net>/b<B>        nn_train_step (SGD), samples/s, x_naive
@@ -45,7 +48,7 @@
 
 typedef enum {
     B_PEAK, B_GEMM, B_GEMM_NAIVE, B_GEMM_BLAS, B_GEMM_DNNL, B_ACT, B_REDUCE, B_TRAIN, B_TRAIN_NAIVE,
-    B_INFER, B_INFER_BLAS, B_INFER_DNNL
+    B_READ, B_INFER, B_INFER_BLAS, B_INFER_DNNL
 } bkind;
 
 /* the peers' rows hold for every ISA of nn's */
@@ -221,6 +224,65 @@ static void run_peak(cb_state *st, void *user)
     cb_counter(st, "GFLOP/s", record(c, cb_iterations(st), flops / (now() - t0) / 1e9), 0);
 }
 
+/* The bandwidth bound of one-sample inference: the bytes of a network's
+ * weights read over and over with the ISA's loads, each of T threads its own
+ * contiguous share (as nn_predict splits each layer's rows), after a first
+ * pass that brings the share into the thread's caches. */
+static size_t weight_floats(const netdef *d)
+{
+    size_t n = 0;
+    for (size_t l = 0; l < d->layers; l++) n += d->sizes[l] * d->sizes[l + 1];
+    return n;
+}
+
+static void run_read(cb_state *st, void *user)
+{
+    bcase *c = user;
+    if (!use_isa(st, c->isa)) return;
+    const size_t n = weight_floats(c->net), passes = ((size_t)64 << 20) / (n * sizeof(float)) + 1;
+    /* aligned as nn's weights are: with malloc's 16 bytes, every other
+     * 64-byte load spans two cache lines and the rate halves */
+    float *w = random_floats(n, 9), *x = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!w || !x) {
+        cb_skip_with_error(st, "out of memory");
+        free(w), free(x);
+        return;
+    }
+    memcpy(x, w, n * sizeof(float));
+    free(w);
+    settle();
+    double secs = 0, bytes = 0;
+    while (cb_keep_running(st)) {
+        double t0 = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(c->threads)
+#endif
+        {
+#ifdef _OPENMP
+            const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+#else
+            const size_t t = 0, nt = 1;
+#endif
+            const size_t lo = n * t / nt / 16 * 16, hi = t + 1 == nt ? n : n * (t + 1) / nt / 16 * 16;
+            float sum;
+            nn_read_probe(hi - lo, x + lo, 1, &sum);
+#ifdef _OPENMP
+#pragma omp barrier
+#pragma omp master
+#endif
+            t0 = now();
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+            nn_read_probe(hi - lo, x + lo, passes, &sum); /* a library call: its loads stay */
+        }
+        secs += now() - t0;
+        bytes += (double)(n * sizeof(float)) * (double)passes;
+    }
+    cb_counter(st, "GB/s", record(c, cb_iterations(st), bytes / secs / 1e9), 0);
+    free(x);
+}
+
 static void gemm_counters(cb_state *st, bcase *c, double rate)
 {
     const bcase *naive = find(B_GEMM_NAIVE, c->isa, 0, c->key);
@@ -389,11 +451,10 @@ static void run_infer(cb_state *st, void *user)
     if (c->kind == B_INFER && !use_isa(st, c->isa)) return;
     const size_t B = c->batch, L = d->layers;
     float *x = random_floats(d->sizes[0] * B, 8), *h[2] = {NULL, NULL}, *w[4] = {NULL};
-    size_t max_units = 0, weight_bytes = 0;
-    for (size_t l = 0; l < L; l++) {
+    size_t max_units = 0;
+    const size_t weight_bytes = weight_floats(d) * sizeof(float);
+    for (size_t l = 0; l < L; l++)
         if (d->sizes[l + 1] > max_units) max_units = d->sizes[l + 1];
-        weight_bytes += d->sizes[l] * d->sizes[l + 1] * sizeof(float);
-    }
     nn_network *net = NULL;
     void *ws = NULL;
     size_t ws_size = 0;
@@ -446,8 +507,11 @@ static void run_infer(cb_state *st, void *user)
     if (c->kind == B_INFER_BLAS) blas_done(c->threads);
     const double rate = record(c, iters, (double)iters / secs);
     cb_counter(st, "us_per_call", 1e6 * secs / (double)iters, 0);
-    cb_counter(st, "weight_GB/s", (double)weight_bytes * (double)iters / secs / 1e9, 0);
+    const double weight_rate = (double)weight_bytes * (double)iters / secs / 1e9;
+    cb_counter(st, "weight_GB/s", weight_rate, 0);
     if (c->kind == B_INFER) {
+        const bcase *read = find(B_READ, c->isa, c->threads, d->name);
+        if (read) cb_counter(st, "pct_read", 100.0 * weight_rate / read->rate, 0);
         const bcase *blas = find(B_INFER_BLAS, c->isa, c->threads, c->key),
                     *dnnl = find(B_INFER_DNNL, c->isa, c->threads, c->key);
         double best = blas ? blas->rate : 0;
@@ -582,8 +646,14 @@ static void register_all(int full)
                 c->isa = isas[i], c->threads = threads[t], c->net = trains[r].net, c->batch = trains[r].batch;
             }
     }
-    /* inference: one sample to a few dozen, nn_predict and the peers at the
-     * same thread counts */
+    /* inference: the read bound, then one sample to a few dozen, nn_predict
+     * and the peers at the same thread counts */
+    for (int i = 0; i < n_isa; i++)
+        for (int t = 0; t < n_threads; t++) {
+            snprintf(name, sizeof name, "read/%s/t%d/%s", nn_isa_name(isas[i]), threads[t], nets[2].name);
+            bcase *c = add(B_READ, name, nets[2].name);
+            c->isa = isas[i], c->threads = threads[t], c->net = &nets[2];
+        }
     const size_t infer_batches[] = {1, 2, 4, 8, 16, 32};
     for (size_t b = 0; b < sizeof infer_batches / sizeof *infer_batches; b++) {
         const size_t B = infer_batches[b];
@@ -611,6 +681,7 @@ static void register_all(int full)
     for (size_t i = 0; i < n_cases; i++) {
         bcase *c = &cases[i];
         cb_fn fn = c->kind == B_PEAK ? run_peak
+                   : c->kind == B_READ ? run_read
                    : (c->kind == B_INFER || c->kind == B_INFER_BLAS || c->kind == B_INFER_DNNL) ? run_infer
                    : (c->kind == B_ACT || c->kind == B_REDUCE) ? run_elementwise
                    : (c->kind == B_TRAIN || c->kind == B_TRAIN_NAIVE) ? run_train
@@ -765,7 +836,8 @@ int main(int argc, char **argv)
                    "               --benchmark_out=FILE --benchmark_repetitions=N]\n"
                    "  --nn_full    also squares 128, 512, 2048 and every thread count 1..cores\n"
                    "Rows: peak/, gemm/ (naive, openblas, onednn, per ISA), act/, reduce/,\n"
-                   "train/ (naive, per ISA), infer/ (openblas, onednn, per ISA); see the README.\n"
+                   "train/ (naive, per ISA), read/ and infer/ (openblas, onednn, per ISA);\n"
+                   "see the README.\n"
                    "With a format other than console, stdout holds only that format: the\n"
                    "machine header and the summary go to stderr.\n");
         }

@@ -29,6 +29,11 @@ def main(path):
 
     peaks = {k: v["GFLOP/s"] for k, v in rows.items() if k.startswith("peak/")}
     print("FMA peak probe (GFLOP/s): " + ", ".join(f"{k[5:]} {v:.0f}" for k, v in peaks.items()) + "\n")
+    reads = {k: v["GB/s"] for k, v in rows.items() if k.startswith("read/")}
+    if reads:
+        net = next(iter(reads)).split("/")[3]
+        print(f"Read probe, the bytes of {net}'s weights (GB/s): "
+              + ", ".join(f"{'/'.join(k.split('/')[1:3])} {v:.0f}" for k, v in reads.items()) + "\n")
 
     shapes = []
     for k in rows:
@@ -36,8 +41,10 @@ def main(path):
             s = k[len("gemm/naive/"):] if k.startswith("gemm/naive/") else k.split("/", 3)[-1]
             if s not in shapes:
                 shapes.append(s)
-    isas = [i for i in ("avx512", "avx2", "neon", "scalar") if any(k.startswith(f"gemm/{i}/") for k in rows)]
-    threads = sorted({k.split("/")[2] for k in rows if k.startswith("gemm/") and "/t" in k and k.split("/")[2].startswith("t")})
+    # from every kind of row, so that a filtered run (e.g. only infer/) has its columns
+    isas = [i for i in ("avx512", "avx2", "neon", "scalar") if any(k.split("/")[1] == i for k in rows)]
+    threads = sorted({k.split("/")[2] for k in rows if k.count("/") >= 2 and k.split("/")[2][:1] == "t"
+                      and k.split("/")[2][1:].isdigit()}, key=lambda t: int(t[1:]))
     print("GEMM, GFLOP/s (× naive reference, % of the ISA's peak at that thread count, "
           "× the faster of OpenBLAS and oneDNN at that thread count):\n")
     head = "| shape (form/MxNxK) | naive |" + "".join(f" OpenBLAS {t} |" for t in threads) + "".join(
@@ -82,7 +89,8 @@ def main(path):
     if infer:
         peers = [p for p in ("openblas", "onednn") if any(k.startswith(f"infer/{p}/") for k in rows)]
         print("\nInference (nn_predict; the peers: their products alone, no bias or activation), "
-              "µs per call (weights streamed, GB/s; × the faster peer at that thread count):\n")
+              "µs per call (weights streamed, GB/s; % of the read probe; × the faster peer at "
+              "that thread count):\n")
         print("| network/batch |" + "".join(f" {p} {t} |" for p in peers for t in threads)
               + "".join(f" {i} {t} |" for i in isas for t in threads))
         print("|---|" + "---|" * (len(peers) * len(threads) + len(isas) * len(threads)))
@@ -94,7 +102,8 @@ def main(path):
             for i in isas:
                 for t in threads:
                     line += cell(rows.get(f"infer/{i}/{t}/{n}"), lambda r: f"{r['us_per_call']:.1f}",
-                                 [("weight_GB/s", "{:.0f} GB/s"), ("x_best_peer", "{:.2f}×P")])
+                                 [("weight_GB/s", "{:.0f} GB/s"), ("pct_read", "{:.0f}% of read"),
+                                  ("x_best_peer", "{:.2f}×P")])
             print(line)
 
     print("\nTraining step (nn_train_step, SGD), samples/s (× naive reference step):\n")

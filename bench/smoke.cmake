@@ -1,7 +1,7 @@
 cmake_policy(VERSION 3.25)
 # CTest smoke test for nnbench: a tiny filter and a very short min time; the
 # JSON must parse and hold the expected benchmark names, counters and context.
-set(filter "^(peak/.*/t1|gemm/naive/NN/256x256x256|gemm/[a-z0-9]+/t1/NN/256x256x256|act/.*/sigmoid.*|train/naive/1-20-1/b100|train/[a-z0-9]+/t1/1-20-1/b100)/")
+set(filter "^(peak/.*/t1|gemm/naive/NN/256x256x256|gemm/[a-z0-9]+/t1/NN/256x256x256|act/.*/sigmoid.*|train/naive/1-20-1/b100|train/[a-z0-9]+/t1/1-20-1/b100|read/.*/t1/.*|infer/[a-z0-9]+/t1/784-256-128-10/b1)/")
 execute_process(
   COMMAND ${NNBENCH} "--benchmark_filter=${filter}"
           --benchmark_min_time=0.01 --benchmark_format=json --benchmark_out=${OUT} --benchmark_out_format=json
@@ -44,11 +44,16 @@ foreach(i RANGE ${last})
     expect_counters(${i} "GFLOP/s;x_naive;pct_peak")
   elseif(name MATCHES "^train/(scalar|avx2|avx512|neon)/")
     expect_counters(${i} "samples/s;x_naive")
+  elseif(name MATCHES "^read/")
+    expect_counters(${i} "GB/s")
+  elseif(name MATCHES "^infer/(scalar|avx2|avx512|neon)/")
+    expect_counters(${i} "us_per_call;weight_GB/s;pct_read")
   endif()
 endforeach()
 foreach(want "peak/scalar/t1/real_time" "gemm/naive/NN/256x256x256/real_time"
              "gemm/scalar/t1/NN/256x256x256/real_time" "act/scalar/sigmoid/16384/real_time"
-             "train/naive/1-20-1/b100/real_time" "train/scalar/t1/1-20-1/b100/real_time")
+             "train/naive/1-20-1/b100/real_time" "train/scalar/t1/1-20-1/b100/real_time"
+             "read/scalar/t1/784-256-128-10/real_time" "infer/scalar/t1/784-256-128-10/b1/real_time")
   if(NOT want IN_LIST seen)
     message(FATAL_ERROR "missing benchmark ${want}; have: ${seen}")
   endif()
@@ -61,6 +66,13 @@ if(PYTHON)
   execute_process(COMMAND ${PYTHON} ${NNCOMPARE} ${OUT} ${OUT} RESULT_VARIABLE rc OUTPUT_VARIABLE cmp)
   if(NOT rc EQUAL 0 OR NOT cmp MATCHES "geometric mean speed ratio B/A over [0-9]+ benchmarks: 1.000")
     message(FATAL_ERROR "nncompare failed (${rc}): ${cmp}")
+  endif()
+endif()
+# the README's tables come from report.py: it must read the same JSON
+if(PYTHON AND REPORT)
+  execute_process(COMMAND ${PYTHON} ${REPORT} ${OUT} RESULT_VARIABLE rc OUTPUT_VARIABLE rep ERROR_VARIABLE rep_err)
+  if(NOT rc EQUAL 0 OR NOT rep MATCHES "Read probe" OR NOT rep MATCHES "% of read")
+    message(FATAL_ERROR "report.py failed (${rc}): ${rep} ${rep_err}")
   endif()
 endif()
 message(STATUS "nnbench smoke: ${n} benchmarks, chosen ISA ${ctx_isa} on ${ctx_cpu}")

@@ -161,6 +161,13 @@ NN_API nn_status nn_sum_squared_difference(size_t n, const float *a, const float
  * nnbench's "% of peak"; divide by the wall time yourself. */
 NN_API double nn_fma_probe(size_t iterations);
 
+/* Read x[0..n) `passes` times with the dispatched ISA's widest loads (eight
+ * independent sums) and store the sum of every element read in *sum: the
+ * cache or memory bandwidth that one-sample inference, which streams the
+ * weights once, cannot beat (nnbench's read/ rows). NN_ERR_INVALID_ARGUMENT
+ * for a NULL sum, or a NULL x with n > 0. */
+NN_API nn_status nn_read_probe(size_t n, const float *x, size_t passes, float *sum);
+
 /* ---- activations --------------------------------------------------------- */
 
 typedef enum nn_activation {

@@ -167,6 +167,8 @@ typedef struct nn_kernels {
      * FMA chains run `iterations` times (24·lanes flops per iteration). */
     size_t lanes;
     float (*fma_probe)(size_t iterations);
+    /* and x[0..n) read `passes` times, returning the sum of what it read */
+    float (*read_probe)(size_t n, const float *x, size_t passes);
 } nn_kernels;
 
 /* The row count up to which gemm.c computes a product as dot products

@@ -105,6 +105,13 @@ double nn_fma_probe(size_t iterations)
     return 24.0 * (double)kr->lanes * (double)iterations;
 }
 
+nn_status nn_read_probe(size_t n, const float *x, size_t passes, float *sum)
+{
+    if (!sum || (n && !x)) return NN_ERR_INVALID_ARGUMENT;
+    *sum = nn_kernels_active()->read_probe(n, x, passes);
+    return NN_OK;
+}
+
 static const char *const act_names[NN_ACTIVATION_COUNT] = {"identity", "sigmoid",    "tanh",
                                                            "relu",     "leaky_relu", "softmax"};
 

@@ -299,6 +299,35 @@ START_TEST(all_finite_finds_every_position)
 }
 END_TEST
 
+/* The read probe (nnbench's bandwidth bound) reads every element of every
+ * length `passes` times, its tails included, and nothing past the end:
+ * small integers sum exactly, so its sum must equal passes x the sum. */
+START_TEST(read_probe_reads_everything_once_a_pass)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    float x[301];
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        for (size_t n = 0; n <= 300; n++) {
+            float exact = 0;
+            for (size_t i = 0; i < n; i++) x[i] = (float)(i % 7 + 1), exact += x[i];
+            x[n] = NAN; /* past the end: never read */
+            for (size_t passes = 0; passes <= 3; passes++)
+                ck_assert_msg(kr->read_probe(n, x, passes) == (float)passes * exact,
+                              "%s: read_probe n = %zu, %zu passes", nn_isa_name(isas[s]), n, passes);
+        }
+    }
+    float sum = -1;
+    ck_assert_int_eq(nn_read_probe(3, x, 2, &sum), NN_OK);
+    ck_assert(sum == 2.0f * (1 + 2 + 3));
+    ck_assert_int_eq(nn_read_probe(0, NULL, 5, &sum), NN_OK);
+    ck_assert(sum == 0.0f);
+    ck_assert_int_eq(nn_read_probe(3, NULL, 1, &sum), NN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(nn_read_probe(3, x, 1, NULL), NN_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
 START_TEST(public_activate_and_errors)
 {
     float z[6] = {-1, 0, 1, 2, 3, 4}, a[8];
@@ -331,6 +360,7 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {activations_against_libm, activations_every_length_and_in_place, derivatives, softmax_columns, softmax_ulps_by_spread, reductions_long_rows, all_finite_finds_every_position, public_activate_and_errors};
+    const TTest *const tests[] = {activations_against_libm, activations_every_length_and_in_place, derivatives, softmax_columns, softmax_ulps_by_spread, reductions_long_rows, all_finite_finds_every_position,
+                                  read_probe_reads_everything_once_a_pass, public_activate_and_errors};
     return tu_main("activations", 300, tests, sizeof tests / sizeof *tests);
 }

@@ -987,6 +987,26 @@ static inline float fma_probe(size_t iterations)
     return vf_hsum(s);
 }
 
+/* nnbench's read probe: x[0..n) read `passes` times with the ISA's own
+ * loads into eight independent sums (enough loads in flight to reach the
+ * cache's bandwidth, not an add chain's latency). Returns the sum of every
+ * element read, so no load is optimized away and a test can check them. */
+static float read_probe(size_t n, const float *x, size_t passes)
+{
+    vf s0 = vf_set1(0.0f), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+    for (size_t r = 0; r < passes; r++) {
+        size_t i = 0;
+        for (; i + 8 * VF_WIDTH <= n; i += 8 * VF_WIDTH) {
+            s0 = vf_add(s0, vf_load(x + i)), s1 = vf_add(s1, vf_load(x + i + VF_WIDTH));
+            s2 = vf_add(s2, vf_load(x + i + 2 * VF_WIDTH)), s3 = vf_add(s3, vf_load(x + i + 3 * VF_WIDTH));
+            s4 = vf_add(s4, vf_load(x + i + 4 * VF_WIDTH)), s5 = vf_add(s5, vf_load(x + i + 5 * VF_WIDTH));
+            s6 = vf_add(s6, vf_load(x + i + 6 * VF_WIDTH)), s7 = vf_add(s7, vf_load(x + i + 7 * VF_WIDTH));
+        }
+        for (; i < n; i += VF_WIDTH) s0 = vf_add(s0, n - i >= VF_WIDTH ? vf_load(x + i) : vf_loadn(x + i, n - i, 0.0f));
+    }
+    return vf_hsum(vf_add(vf_add(vf_add(s0, s1), vf_add(s2, s3)), vf_add(vf_add(s4, s5), vf_add(s6, s7))));
+}
+
 #define NN_VECTOR_KERNELS                                                               \
     .activate = {activate_identity, activate_sigmoid, activate_tanh, activate_relu,     \
                  activate_leaky, NULL},                                                 \
@@ -998,7 +1018,8 @@ static inline float fma_probe(size_t iterations)
     .sum_sq_diff = sum_sq_diff, .dot = dot, .sum = sum, .all_finite = all_finite, .add_columns = add_columns,     \
     .sub_scale = sub_scale, .axpy = axpy, .ger = NN_GER, .gemv_t = gemv_t, .momentum_update = momentum_update,           \
     .adam_update = adam_update, .small_block = SB, .small_run_chunk = small_run_chunk, \
-    .layer_few_columns = layer_few_columns, .few_columns_max = NN_FEW_COLUMNS_MAX, NN_GEMM_DOT
+    .layer_few_columns = layer_few_columns, .few_columns_max = NN_FEW_COLUMNS_MAX, .read_probe = read_probe, \
+    NN_GEMM_DOT
 
 /* The SIMD ISAs' probe: VF_WIDTH lanes of fused multiply-add. */
 #define NN_VECTOR_PROBE .lanes = VF_WIDTH, .fma_probe = fma_probe
