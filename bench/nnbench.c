@@ -711,6 +711,8 @@ static void machine_header(nn_isa chosen)
     fprintf(info, "  isa        available: %s| chosen: %s\n", isas, nn_isa_name(chosen));
     fprintf(info, "  topology   %d cores, %d PUs (%s), default threads %d, pinning %s\n", t.cores, t.pus,
            t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off");
+    fprintf(info, "  team       %.2f us to start and join the default team of threads\n",
+            t.team_us);
     fprintf(info, "  caches     L1d %zu KiB, L2 %zu KiB, L3 %zu KiB\n", t.l1d_bytes / 1024, t.l2_bytes / 1024,
            t.l3_bytes / 1024);
     fprintf(info, "  compiler   %s, flags: %s\n", NN_COMPILER, NN_BUILD_FLAGS);
@@ -739,8 +741,8 @@ static void machine_header(nn_isa chosen)
     cb_add_context("nn_cpu", t.cpu_model);
     cb_add_context("nn_isa_available", isas);
     cb_add_context("nn_isa_chosen", nn_isa_name(chosen));
-    snprintf(buf, sizeof buf, "%d cores, %d PUs, %s, default threads %d, pinning %s", t.cores, t.pus,
-             t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off");
+    snprintf(buf, sizeof buf, "%d cores, %d PUs, %s, default threads %d, pinning %s, team %.2f us", t.cores,
+             t.pus, t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off", t.team_us);
     cb_add_context("nn_topology", buf);
     snprintf(buf, sizeof buf, "L1d %zu, L2 %zu, L3 %zu bytes", t.l1d_bytes, t.l2_bytes, t.l3_bytes);
     cb_add_context("nn_caches", buf);

@@ -17,6 +17,7 @@ const nn_kernels *nn_kernels_for(nn_isa isa);
 /* Machine facts read once (topology.c). */
 typedef struct nn_machine {
     nn_topology topo;
+    double seconds_per_thread; /* the thread policy's unit (nn_worth_threads) */
 } nn_machine;
 const nn_machine *nn_machine_get(void); /* read at first use; never fails */
 /* Pin the calling OpenMP team's threads to cores (no-op if disabled). */
@@ -132,8 +133,9 @@ int nn_resolve_threads(int threads);
  * of each kind is turned into seconds on one core of the ISA that runs it
  * (nn_work_seconds: the amount over a rate that scales with the ISA's
  * vector lanes); a thread is worth its fork/join and barriers only with at
- * least NN_SECONDS_PER_THREAD of work. nn_worth_threads: at most `threads`
- * (already resolved), at most `parts` (0: no limit), at least 1. */
+ * least the machine's seconds_per_thread of work (NN_SECONDS_PER_THREAD, or
+ * more where starting a team is measured to cost more). nn_worth_threads: at
+ * most `threads` (already resolved), at most `parts` (0: no limit), at least 1. */
 typedef enum nn_work_kind {
     NN_WORK_FLOPS,    /* a blocked GEMM's floating-point operations */
     NN_WORK_ELEMENTS, /* elementwise steps, reductions, gathers: element-passes */

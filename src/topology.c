@@ -101,6 +101,34 @@ static int env_int(const char *name, int fallback)
     return (*end == '\0' && v >= 0 && v <= 4096) ? (int)v : fallback;
 }
 
+/* Seconds to start and join a team of `threads` threads back to back (as
+ * the library's regions come): the least of three rounds of 8, after a round
+ * that creates the threads. 0 where it cannot be measured: inside a parallel
+ * region a nested team would have one thread. */
+static double team_seconds(int threads)
+{
+#ifdef _OPENMP
+    if (threads < 2 || omp_in_parallel()) return 0;
+    double best = 0;
+    for (int round = 0; round < 4; round++) {
+        const double t0 = omp_get_wtime();
+        for (int i = 0; i < 8; i++) {
+#pragma omp parallel num_threads(threads)
+            {
+                volatile int id = omp_get_thread_num();
+                (void)id;
+            }
+        }
+        const double s = (omp_get_wtime() - t0) / 8;
+        if (round > 0 && (best == 0 || s < best)) best = s;
+    }
+    return best;
+#else
+    (void)threads;
+    return 0;
+#endif
+}
+
 /* Fill `m` from hwloc (unless NN_NO_HWLOC is set) or the fallback. */
 static void machine_probe(nn_machine *m)
 {
@@ -116,6 +144,15 @@ static void machine_probe(nn_machine *m)
     if (threads == 0) threads = env_int("OMP_NUM_THREADS", 0);
     m->topo.threads = threads > 0 ? threads : m->topo.cores;
     m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0;
+    /* NN_SECONDS_PER_THREAD was calibrated where a team costs about 1 us
+     * (Zen 4, Intel Xeon: 0.7-1.0); where it costs more (3.1 us on a Zen 5
+     * VM whose two vCPUs pass a cache line in 0.47 us), work must pay for it
+     * in proportion, or small products run slower on two threads than on one. */
+    int team = m->topo.threads >= 2 ? m->topo.threads : 2; /* a caller may still ask for 2 */
+    if (team > m->topo.cores) team = m->topo.cores; /* oversubscribed teams: the user's choice */
+    const double cost = team_seconds(team);
+    m->topo.team_us = cost * 1e6;
+    m->seconds_per_thread = 4.0 * cost > NN_SECONDS_PER_THREAD ? 4.0 * cost : NN_SECONDS_PER_THREAD;
 }
 
 static nn_machine machine;
@@ -150,19 +187,31 @@ int nn_resolve_threads(int threads)
  * work is more time, and a thread pays off sooner. */
 #define FLOPS_PER_LANE 8.0e9
 #define ELEMENTS_PER_LANE 0.5e9
+/* nn_predict's few-column layers stream W from L2 at about 2 multiply-adds
+ * per lane-ns (one sample through 784-256-128-10: 35 G/s on a Zen 5 core);
+ * counted at 0.5 like elementwise work, a split looked worth it where it cost
+ * more than it saved once starting a team cost 2.4 us (one sample: 7.5 ->
+ * 11.3 us on 2 threads). 1.5 keeps one sample split where a team costs 1 us
+ * or less (Intel Xeon: 5.6 -> 4.8 us). */
+#define MACS_PER_LANE 1.5e9
 
 double nn_work_seconds(const nn_kernels *kr, nn_work_kind kind, double amount)
 {
     const double lanes = kr && kr->lanes ? (double)kr->lanes : 1.0;
-    return amount / (lanes * (kind == NN_WORK_FLOPS ? FLOPS_PER_LANE : ELEMENTS_PER_LANE));
+    const double rate = kind == NN_WORK_FLOPS ? FLOPS_PER_LANE
+                        : kind == NN_WORK_MACS ? MACS_PER_LANE
+                                               : ELEMENTS_PER_LANE;
+    return amount / (lanes * rate);
 }
 
 int nn_worth_threads(int threads, double seconds, size_t parts)
 {
     int nt = threads < 1 ? 1 : threads;
-    /* tiny work leaves without a division: this runs on every call */
-    if (nt == 1 || seconds < 2.0 * NN_SECONDS_PER_THREAD) return 1;
-    const double paid = seconds * (1.0 / NN_SECONDS_PER_THREAD); /* threads the work pays for */
+    /* one thread leaves at once: this runs on every call */
+    if (nt == 1) return 1;
+    const double unit = nn_machine_get()->seconds_per_thread;
+    if (seconds < 2.0 * unit) return 1;
+    const double paid = seconds / unit; /* threads the work pays for */
     if (paid < (double)nt) nt = paid < 1.0 ? 1 : (int)paid;
     if (parts && (size_t)nt > parts) nt = (int)parts;
     return nt;

@@ -377,6 +377,11 @@ START_TEST(topology_reported)
     ck_assert(strlen(t.cpu_model) > 0);
     const char *off = getenv("NN_NO_HWLOC");
     if (off && strcmp(off, "1") == 0) ck_assert_int_eq(t.from_hwloc, 0);
+    /* the cost of starting a team is measured outside any parallel region */
+    ck_assert(t.team_us >= 0.0 && t.team_us < 1e5);
+#ifdef _OPENMP
+    if (t.cores >= 2) ck_assert(t.team_us > 0.0);
+#endif
     ck_assert_int_eq(nn_get_topology(NULL), NN_ERR_INVALID_ARGUMENT);
 }
 END_TEST
