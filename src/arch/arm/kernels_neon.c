@@ -46,12 +46,6 @@ static inline vm vf_gt(vf a, vf b) { return vcgtq_f32(a, b); }
 static inline vm vf_lt(vf a, vf b) { return vcltq_f32(a, b); }
 static inline vm vf_isnan(vf a) { return vmvnq_u32(vceqq_f32(a, a)); }
 static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
-static inline vf vf_recip(vf x) /* 8-bit estimate + two Newton steps */
-{
-    vf r = vrecpeq_f32(x);
-    r = vmulq_f32(r, vrecpsq_f32(x, r));
-    return vmulq_f32(r, vrecpsq_f32(x, r));
-}
 static inline vf vf_pow2i(vf n)
 {
     const int32x4_t e = vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127));

@@ -34,7 +34,6 @@ static inline vm vf_gt(vf a, vf b) { return a > b; }
 static inline vm vf_lt(vf a, vf b) { return a < b; }
 static inline vm vf_isnan(vf a) { return a != a; }
 static inline vf vf_select(vm m, vf a, vf b) { return m ? a : b; }
-static inline vf vf_recip(vf x) { return 1.0f / x; }
 static inline vf vf_pow2i(vf n)
 {
     const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;

@@ -56,11 +56,6 @@ static inline vm vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
 static inline vm vf_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
 static inline vm vf_isnan(vf a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
 static inline vf vf_select(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
-static inline vf vf_recip(vf x) /* 14-bit estimate + one Newton step */
-{
-    const vf r = _mm512_rcp14_ps(x);
-    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(1.0f)), r);
-}
 #define NN_HAVE_VF_SCALE2
 static inline vf vf_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); }
 #define NN_HAVE_VF_LUT16 /* vpermps: a 16-float table is one register */
