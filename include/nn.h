@@ -112,10 +112,11 @@ typedef struct nn_topology {
     int from_hwloc;   /* 1 if hwloc supplied the topology */
     size_t l1d_bytes, l2_bytes, l3_bytes;
     char cpu_model[64];
-    /* Microseconds to start and join a team of `threads` threads, measured
-     * once at first use (0 when not measured: one thread, no OpenMP, or a
-     * first call from inside a parallel region). Work is split across
-     * threads only where it pays for this (see README, Threads). */
+    /* Microseconds to start and join a team of `threads` threads (at most
+     * `cores`), measured once at first use; 0 when not measured: a default
+     * of one thread, no OpenMP, or a first call from inside a parallel
+     * region. Work is split across threads only where it pays for this
+     * (README, Threads). */
     double team_us;
 } nn_topology;
 

@@ -148,8 +148,10 @@ static void machine_probe(nn_machine *m)
      * (Zen 4, Intel Xeon: 0.7-1.0); where it costs more (3.1 us on a Zen 5
      * VM whose two vCPUs pass a cache line in 0.47 us), work must pay for it
      * in proportion, or small products run slower on two threads than on one. */
-    int team = m->topo.threads >= 2 ? m->topo.threads : 2; /* a caller may still ask for 2 */
-    if (team > m->topo.cores) team = m->topo.cores; /* oversubscribed teams: the user's choice */
+    /* Not where the default is one thread: no team is started behind the
+     * back of a process that asked for one (an MPI rank per core); nor wider
+     * than the cores, where an oversubscribed team is the user's choice. */
+    const int team = m->topo.threads < m->topo.cores ? m->topo.threads : m->topo.cores;
     const double cost = team_seconds(team);
     m->topo.team_us = cost * 1e6;
     m->seconds_per_thread = 4.0 * cost > NN_SECONDS_PER_THREAD ? 4.0 * cost : NN_SECONDS_PER_THREAD;
