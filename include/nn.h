@@ -115,8 +115,9 @@ typedef struct nn_topology {
     /* Microseconds to start and join a team of `threads` threads (at most
      * `cores`), measured once at first use; 0 when not measured: a default
      * of one thread, no OpenMP, or a first call from inside a parallel
-     * region. Work is split across threads only where it pays for this
-     * (README, Threads). */
+     * region. NN_TEAM_US=<microseconds> sets it instead of measuring.
+     * Work is split across threads only where it pays for this (README,
+     * Threads). */
     double team_us;
 } nn_topology;
 

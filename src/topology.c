@@ -101,6 +101,16 @@ static int env_int(const char *name, int fallback)
     return (*end == '\0' && v >= 0 && v <= 4096) ? (int)v : fallback;
 }
 
+/* NN_TEAM_US, microseconds in [0, 1e6]; -1 when unset or not a number. */
+static double env_team_us(void)
+{
+    const char *s = getenv("NN_TEAM_US");
+    if (!s || !*s) return -1.0;
+    char *end;
+    const double v = strtod(s, &end);
+    return *end == '\0' && v >= 0.0 && v <= 1e6 ? v : -1.0;
+}
+
 /* Seconds to start and join a team of `threads` threads back to back (as
  * the library's regions come): the least of three rounds of 8, after a round
  * that creates the threads. 0 where it cannot be measured: inside a parallel
@@ -152,7 +162,8 @@ static void machine_probe(nn_machine *m)
      * back of a process that asked for one (an MPI rank per core); nor wider
      * than the cores, where an oversubscribed team is the user's choice. */
     const int team = m->topo.threads < m->topo.cores ? m->topo.threads : m->topo.cores;
-    const double cost = team_seconds(team);
+    const double given = env_team_us(); /* reproducible thread choices: tests, benchmarks */
+    const double cost = given >= 0.0 ? given * 1e-6 : team_seconds(team);
     m->topo.team_us = cost * 1e6;
     m->seconds_per_thread = 4.0 * cost > NN_SECONDS_PER_THREAD ? 4.0 * cost : NN_SECONDS_PER_THREAD;
 }

@@ -157,9 +157,10 @@ END_TEST
 
 /* 1..4 threads: the same bits, on every ISA, for the few-column path (rows
  * split across threads) and the GEMM path. The second network alternates
- * layers split across threads with layers thread 0 runs alone (784 x 256
- * and 32 x 2048 are worth two threads for one sample, 256 x 32 and 2048 x
- * 10 are not), so every hand-over between the two kinds is taken. */
+ * layers split across threads with layers thread 0 runs alone (with the
+ * calibrated thresholds, NN_TEAM_US=0 as CTest runs it: on AVX-512, 784 x
+ * 256 and 32 x 2048 are worth two threads for 3 samples, 256 x 32 and
+ * 2048 x 10 are not), so every hand-over between the two kinds is taken. */
 START_TEST(bitwise_identical_across_threads)
 {
     nn_isa isas[NN_ISA_COUNT];
