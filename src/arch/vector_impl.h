@@ -132,7 +132,11 @@ static inline vf vtanh(vf x)
     const vf a = vf_min(vf_set1(9.0f), vf_abs(x));
     vf n;
     const vf q = vexpm1_reduced(vf_add(a, a), &n);
+#ifdef NN_HAVE_VF_SCALE2
     const vf two_n = vf_scale2(one, n);
+#else
+    const vf two_n = vf_pow2i(n); /* n in [0, 26]: one exact power, not two */
+#endif
     const vf e = vf_fma(two_n, q, vf_sub(two_n, one));
     const vf t = vf_div(e, vf_add(e, vf_set1(2.0f)));
     return vf_copysign(t, x);
