@@ -711,8 +711,10 @@ static void machine_header(nn_isa chosen)
     fprintf(info, "  isa        available: %s| chosen: %s\n", isas, nn_isa_name(chosen));
     fprintf(info, "  topology   %d cores, %d PUs (%s), default threads %d, pinning %s\n", t.cores, t.pus,
            t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off");
-    fprintf(info, "  team       %.2f us to start and join the default team of threads\n",
-            t.team_us);
+    if (t.team_us > 0)
+        fprintf(info, "  team       %.2f us to start and join the default team of threads\n", t.team_us);
+    else
+        fprintf(info, "  team       not measured (one thread, or NN_TEAM_US=0): 4 us a thread\n");
     fprintf(info, "  caches     L1d %zu KiB, L2 %zu KiB, L3 %zu KiB\n", t.l1d_bytes / 1024, t.l2_bytes / 1024,
            t.l3_bytes / 1024);
     fprintf(info, "  compiler   %s, flags: %s\n", NN_COMPILER, NN_BUILD_FLAGS);

@@ -155,12 +155,12 @@ static void machine_probe(nn_machine *m)
     m->topo.threads = threads > 0 ? threads : m->topo.cores;
     m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0;
     /* NN_SECONDS_PER_THREAD was calibrated where a team costs about 1 us
-     * (Zen 4, Intel Xeon: 0.7-1.0); where it costs more (3.1 us on a Zen 5
-     * VM whose two vCPUs pass a cache line in 0.47 us), work must pay for it
-     * in proportion, or small products run slower on two threads than on one. */
-    /* Not where the default is one thread: no team is started behind the
-     * back of a process that asked for one (an MPI rank per core); nor wider
-     * than the cores, where an oversubscribed team is the user's choice. */
+     * (Zen 4, Intel Xeon: 0.7-1.0); where it costs more (2.3-3.1 us on a
+     * Zen 5 VM whose two vCPUs pass a cache line in 0.47 us), work must pay
+     * for it in proportion, or small products run slower on two threads than
+     * on one. Not measured where the default is one thread (no team started
+     * behind a process that asked for one, such as an MPI rank per core), nor
+     * wider than the cores (an oversubscribed team is the user's choice). */
     const int team = m->topo.threads < m->topo.cores ? m->topo.threads : m->topo.cores;
     const double given = env_team_us(); /* reproducible thread choices: tests, benchmarks */
     const double cost = given >= 0.0 ? given * 1e-6 : team_seconds(team);
