@@ -72,7 +72,8 @@ static void ger_avx512(size_t m, size_t n, float alpha, const float *a, const fl
 #include "../vector_impl.h"
 
 /* Rows (i) and columns (j) of the run's elements e..e+15: (e + 1/2)/m is at
- * least 1/(2m) from an integer, so truncating it is exact (e < 2^13). */
+ * least 1/(2m) from an integer, so truncating it is exact (e < 2^13; the
+ * callers pass e < m + 512). */
 static inline __m512i run_columns(size_t e, size_t m, __m512i *rows_out)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -91,7 +92,7 @@ static void ger_partial(size_t m, size_t e, size_t count, float alpha, __m512 a_
     if (!count) return;
     __m512i i;
     const size_t j_first = e / m, span = (e + count - 1) / m - j_first + 1;
-    const __m512i j = _mm512_sub_epi32(run_columns(e, m, &i), _mm512_set1_epi32((int)j_first));
+    const __m512i j = run_columns(e % m, m, &i); /* from j_first's first row: small, so exact */
     const __m512 factors = _mm512_mul_ps(_mm512_set1_ps(alpha), _mm512_maskz_loadu_ps(lanes(span), b + j_first));
     const __m512 s = _mm512_permutexvar_ps(j, factors), rows = _mm512_permutex2var_ps(a_lo, i, a_hi);
     const __mmask16 k = lanes(count);
@@ -195,13 +196,15 @@ static int ger_run(size_t m, size_t n, float alpha, const float *a, const float 
     return 1;
 }
 
-/* Runs of up to NN_L1_FLOATS (32 KB): as a run, 20x400x1 (32 KB) took 189
- * ns where by columns it took 324; past L1, where the stores wait on L2
- * either way, 20x1000x1 (80 KB) took 5 % longer as a run (Intel Xeon). */
+/* Runs of any length: on Zen 5 the run took 20x1000x1 (80 KB, past L1)
+ * from 1140 to 613 ns and 20x10000x1 from 10.4 to 5.6 us, its aligned
+ * stores draining to L2 faster than three 32-byte ones a column (an Intel
+ * Xeon of an earlier session had it 5 % slower there; this project runs on
+ * Zen 4 and 5). Within L1, 20x400x1 took 189 ns as a run, 324 by columns. */
 static void ger_avx512(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta,
                        float *c, size_t ldc)
 {
-    if (ldc == m && incb == 1 && m * n <= NN_L1_FLOATS && ger_run(m, n, alpha, a, b, beta, c)) return;
+    if (ldc == m && incb == 1 && ger_run(m, n, alpha, a, b, beta, c)) return;
     /* by columns with 256-bit stores: a column of a few rows is rarely
      * 64-byte aligned, and 64-byte stores that straddle cache lines made
      * 20x1000x1 run at 17 GFLOP/s where AVX2's kernel ran at 26 */
