@@ -212,7 +212,8 @@ static inline vf vapply(nn_activation act, vf x)
     }
 }
 
-/* Four (activate) or two (bias_activate: two columns) vectors a step: their
+/* NN_ACT_UNROLL (activate; an ISA may set it) or two (bias_activate: two
+ * columns) vectors a step: their
  * long dependency chains interleave, where one vector a step left the
  * out-of-order window full of one chain's waiting operations (nnbench
  * act/avx512, Intel Xeon: sigmoid 2.8 -> 3.7, tanh 2.5 -> 3.5 G/s). */
