@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Long fuzzing runs, outside CI (CI gives each target 20 s in scripts/test.sh).
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     default: 600 s; model idx csv api
-# Builds the libFuzzer targets with clang + ASan + UBSan into build-fuzz/, runs
+# Builds the libFuzzer targets (scripts/fuzz-build.sh) into build-fuzz/, runs
 # each target on its corpus in fuzz/corpus/<target>/ (new inputs that add
 # coverage are kept there, then the corpus is minimized with -merge=1), and
 # prints one line per target: runs, executions per second, corpus size, and
@@ -18,13 +18,7 @@ case "$seconds" in ''|*[!0-9]*) echo "fuzz.sh: SECONDS_PER_TARGET must be a whol
 for t in "${targets[@]}"; do
   [ -f "fuzz/fuzz_$t.c" ] || { echo "fuzz.sh: no target '$t' (fuzz/fuzz_$t.c)" >&2; exit 2; }
 done
-command -v clang-14 >/dev/null || { echo "fuzz.sh: clang-14 is missing: bash scripts/deps.sh --test" >&2; exit 1; }
-
-fsan="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1"
-cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug -DNN_BUILD_FUZZ=ON -DNN_BUILD_TESTS=OFF \
-  -DNN_BUILD_BENCH=OFF -DNN_BUILD_EXAMPLES=OFF -DNN_WITH_OPENMP=OFF -DNN_WERROR=ON \
-  -DCMAKE_C_FLAGS="$fsan" >/dev/null
-cmake --build build-fuzz -j"$(nproc)" >/dev/null
+bash scripts/fuzz-build.sh >/dev/null
 
 run_one() {
   local t=$1 log="build-fuzz/fuzz_$t.log" work="build-fuzz/work_$t"

@@ -48,11 +48,7 @@ step "ThreadSanitizer (clang + LLVM OpenMP + Archer) on the threaded suites"
 bash scripts/tsan.sh
 
 step "libFuzzer: model loader, IDX and CSV readers, the API (clang, ASan + UBSan, 20 s each)"
-fsan="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1"
-cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug -DNN_BUILD_FUZZ=ON -DNN_BUILD_TESTS=OFF \
-  -DNN_BUILD_BENCH=OFF -DNN_BUILD_EXAMPLES=OFF -DNN_WITH_OPENMP=OFF -DNN_WERROR=ON \
-  -DCMAKE_C_FLAGS="$fsan" >/dev/null
-cmake --build build-fuzz -j"$jobs"
+bash scripts/fuzz-build.sh
 for target in model idx csv api; do
   rm -rf "build-fuzz/corpus_$target" && cp -r "fuzz/corpus/$target" "build-fuzz/corpus_$target"
   (cd build-fuzz && "./fuzz_$target" -max_total_time=20 -print_final_stats=0 "corpus_$target" 2>&1 | tail -n 1)
