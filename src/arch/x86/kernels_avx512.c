@@ -77,7 +77,7 @@ static void ger_avx512(size_t m, size_t n, float alpha, const float *a, const fl
 
 /* Rows (i) and columns (j) of the run's elements e..e+15: (e + 1/2)/m is at
  * least 1/(2m) from an integer, so truncating it is exact (e < 2^13; the
- * callers pass e < m + 512). */
+ * callers pass a period's starts, below 512, or e mod m). */
 static inline __m512i run_columns(size_t e, size_t m, __m512i *rows_out)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
