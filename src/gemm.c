@@ -634,10 +634,9 @@ static void pack_a_shared(const plan *p, int t, int nt)
  * a partial row panel's rows are masked, not skipped). 256x16 on 2
  * threads, by columns 12 + 4, by rows 128 + 128: a one-sample forward's
  * first layer at batch 16, 41 -> 35 us for the network (784-256-128-10). */
-static int uneven_columns(const plan *p, size_t k)
+static int uneven_columns(const plan *p, size_t mpan, size_t npan, size_t k)
 {
     const size_t mr = p->mr, nr = p->kr->nr;
-    const size_t npan = (p->n + nr - 1) / nr, mpan = (p->m + mr - 1) / mr;
     size_t busiest = 0;
     for (size_t t = 0; t < k; t++) {
         const size_t c0 = min_size(npan * t / k * nr, p->n), c1 = min_size(npan * (t + 1) / k * nr, p->n);
@@ -678,7 +677,7 @@ static void run_thread(const plan *p, int t, int nt)
     const size_t rows_cost = (mpan + k - 1) / k * npan, cols_cost = (npan + k - 1) / k * mpan;
     const int a_shared_one_block = p->pack_a && !p->a_private && mpan * mr <= p->mc;
     const int by_rows = nt > 1 && (rows_cost < cols_cost || (rows_cost == cols_cost && a_shared_one_block) ||
-                                   uneven_columns(p, k));
+                                   uneven_columns(p, mpan, npan, k));
     const size_t pan = by_rows ? mpan : npan, step = by_rows ? mr : nr, len = by_rows ? p->m : p->n;
     const size_t lo = pan * (size_t)t / k, hi = pan * (size_t)(t + 1) / k;
     const size_t b = lo * step, e = min_size(hi * step, len);

@@ -204,7 +204,8 @@ static int ger_run(size_t m, size_t n, float alpha, const float *a, const float 
  * from 1140 to 613 ns and 20x10000x1 from 10.4 to 5.6 us, its aligned
  * stores draining to L2 faster than three 32-byte ones a column (an Intel
  * Xeon of an earlier session had it 5 % slower there; this project runs on
- * Zen 4 and 5). Within L1, 20x400x1 took 189 ns as a run, 324 by columns. */
+ * Zen 4 and 5). Within L1 that Xeon took 189 ns for 20x400x1 as a run, 324
+ * by columns. */
 static void ger_avx512(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta,
                        float *c, size_t ldc)
 {
