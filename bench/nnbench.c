@@ -15,6 +15,10 @@
  *   infer/<isa>/t<T>/<net>/b<B>        nn_predict: us_per_call, weight_GB/s,
  *                                      pct_read (of the read row), x_best_peer
  *                                      (the peers at T threads)
+ *   serve/<who>/c<C>/<net>/b<B>        C callers at once, each one thread, on one
+ *                                      shared model (nn_predict, or the peers'
+ *                                      products): calls/s in all, us_per_call,
+ *                                      x_c1 (the same row at C = 1), x_best_peer
  *   act/<isa>/<op>/<n>, reduce/<isa>/<op>/<n>   elements/s, x_scalar
  *   train/naive/<net>/b<B>             the naive reference training step
  *   train/<isa>/t<T>/<net>/b<B>        nn_train_step (SGD), samples/s, x_naive
@@ -48,14 +52,14 @@
 
 typedef enum {
     B_PEAK, B_GEMM, B_GEMM_NAIVE, B_GEMM_BLAS, B_GEMM_DNNL, B_ACT, B_REDUCE, B_TRAIN, B_TRAIN_NAIVE,
-    B_READ, B_INFER, B_INFER_BLAS, B_INFER_DNNL
+    B_READ, B_INFER, B_INFER_BLAS, B_INFER_DNNL, B_SERVE, B_SERVE_BLAS, B_SERVE_DNNL
 } bkind;
 
 /* the peers' rows hold for every ISA of nn's */
 static int is_peer(bkind k)
 {
     return k == B_GEMM_NAIVE || k == B_TRAIN_NAIVE || k == B_GEMM_BLAS || k == B_GEMM_DNNL ||
-           k == B_INFER_BLAS || k == B_INFER_DNNL;
+           k == B_INFER_BLAS || k == B_INFER_DNNL || k == B_SERVE_BLAS || k == B_SERVE_DNNL;
 }
 
 typedef struct netdef {
@@ -442,85 +446,191 @@ static void run_train(cb_state *st, void *user)
     free(x), free(y);
 }
 
-/* One forward pass of a network over `batch` samples: nn_predict (one
- * thread, caller's workspace), or the peers' three products alone. */
+/* Forward passes of a network over `batch` samples: nn_predict (the
+ * caller's workspace), or the peers' three products alone. The model is
+ * shared by every caller; each caller has its own input, outputs and
+ * workspace. */
+typedef struct model {
+    nn_network *net; /* nn's rows */
+    float *w[4];     /* the peers' weights */
+} model;
+
+typedef struct caller {
+    float *x, *h[2];
+    void *ws;
+    size_t ws_size;
+} caller;
+
+static int is_nn_forward(bkind k) { return k == B_INFER || k == B_SERVE; }
+
+static void model_free(model *m, const netdef *d)
+{
+    nn_network_destroy(m->net);
+    for (size_t l = 0; l < d->layers; l++) free(m->w[l]);
+}
+
+static int model_open(const bcase *c, model *m)
+{
+    const netdef *d = c->net;
+    memset(m, 0, sizeof *m);
+    if (is_nn_forward(c->kind)) return nn_network_create(&m->net, d->layers, d->sizes, d->acts, d->loss, 1) == NN_OK;
+    for (size_t l = 0; l < d->layers; l++)
+        if (!(m->w[l] = random_floats(d->sizes[l] * d->sizes[l + 1], 20 + l))) return 0;
+    return 1;
+}
+
+static void caller_free(caller *k)
+{
+    free(k->x), free(k->h[0]), free(k->h[1]), free(k->ws);
+}
+
+/* nn_predict's workspace sized for `threads` */
+static int caller_open(const bcase *c, const model *m, int threads, uint64_t seed, caller *k)
+{
+    const netdef *d = c->net;
+    size_t max_units = 0;
+    for (size_t l = 0; l < d->layers; l++)
+        if (d->sizes[l + 1] > max_units) max_units = d->sizes[l + 1];
+    memset(k, 0, sizeof *k);
+    k->x = random_floats(d->sizes[0] * c->batch, seed);
+    k->h[0] = malloc(max_units * c->batch * sizeof(float)), k->h[1] = malloc(max_units * c->batch * sizeof(float));
+    if (!k->x || !k->h[0] || !k->h[1]) return 0;
+    if (!m->net) return 1;
+    k->ws_size = nn_predict_workspace_size(m->net, c->batch, threads);
+    return k->ws_size != SIZE_MAX && (k->ws = malloc(k->ws_size)) != NULL;
+}
+
+static void forward_once(const bcase *c, const model *m, int threads, caller *k)
+{
+    const netdef *d = c->net;
+    const size_t B = c->batch, L = d->layers;
+    if (m->net) {
+        nn_predict(m->net, threads, k->x, d->sizes[0], B, k->h[0], d->sizes[L], k->ws, k->ws_size);
+        return;
+    }
+    const float *in = k->x;
+    for (size_t l = 0; l < L; l++) {
+        const size_t o = d->sizes[l + 1], n_in = d->sizes[l];
+        float *out = k->h[l % 2];
+        const float *w = m->w[l];
+#ifdef NN_HAVE_OPENBLAS
+        if ((c->kind == B_INFER_BLAS || c->kind == B_SERVE_BLAS) && B == 1)
+            cblas_sgemv(CblasColMajor, CblasNoTrans, (int)o, (int)n_in, 1.0f, w, (int)o, in, 1, 0.0f, out, 1);
+        else if (c->kind == B_INFER_BLAS || c->kind == B_SERVE_BLAS)
+            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)o, (int)B, (int)n_in, 1.0f, w, (int)o, in,
+                        (int)n_in, 0.0f, out, (int)o);
+#endif
+#ifdef NN_HAVE_DNNL
+        if (c->kind == B_INFER_DNNL || c->kind == B_SERVE_DNNL)
+            dnnl_colmajor(NN_NO_TRANS, NN_NO_TRANS, o, B, n_in, w, o, in, n_in, out, o);
+#endif
+        (void)w, (void)o, (void)n_in;
+        in = out;
+    }
+}
+
+/* rate over the faster peer row of `blas` and `dnnl` kinds (0: none ran) */
+static double best_peer_rate(bkind blas, bkind dnnl, const bcase *c)
+{
+    const bcase *b = find(blas, c->isa, c->threads, c->key), *e = find(dnnl, c->isa, c->threads, c->key);
+    return fmax(b ? b->rate : 0, e ? e->rate : 0);
+}
+
+/* One caller, c->threads threads for each call. */
 static void run_infer(cb_state *st, void *user)
 {
     bcase *c = user;
     const netdef *d = c->net;
     if (c->kind == B_INFER && !use_isa(st, c->isa)) return;
-    const size_t B = c->batch, L = d->layers;
-    float *x = random_floats(d->sizes[0] * B, 8), *h[2] = {NULL, NULL}, *w[4] = {NULL};
-    size_t max_units = 0;
-    const size_t weight_bytes = weight_floats(d) * sizeof(float);
-    for (size_t l = 0; l < L; l++)
-        if (d->sizes[l + 1] > max_units) max_units = d->sizes[l + 1];
-    nn_network *net = NULL;
-    void *ws = NULL;
-    size_t ws_size = 0;
-    int ok = x != NULL;
-    h[0] = malloc(max_units * B * sizeof(float)), h[1] = malloc(max_units * B * sizeof(float));
-    ok = ok && h[0] && h[1];
-    if (ok && c->kind == B_INFER) {
-        ok = nn_network_create(&net, L, d->sizes, d->acts, d->loss, 1) == NN_OK;
-        ws_size = ok ? nn_predict_workspace_size(net, B, c->threads) : 0;
-        ok = ok && ws_size != SIZE_MAX && (ws = malloc(ws_size)) != NULL;
-    }
-    for (size_t l = 0; ok && c->kind != B_INFER && l < L; l++)
-        ok = (w[l] = random_floats(d->sizes[l] * d->sizes[l + 1], 20 + l)) != NULL;
-    if (!ok) {
+    model m;
+    caller k = {0};
+    if (!model_open(c, &m) || !caller_open(c, &m, c->threads, 8, &k)) {
         cb_skip_with_error(st, "setup failed");
-        nn_network_destroy(net);
-        free(ws), free(x), free(h[0]), free(h[1]);
-        for (size_t l = 0; l < L; l++) free(w[l]);
+        model_free(&m, d), caller_free(&k);
         return;
     }
     peer_threads(c);
     settle();
-    const size_t n_out = d->sizes[L];
     int64_t iters = 0;
     const double t0 = now();
     while (cb_keep_running(st)) {
-        if (c->kind == B_INFER) {
-            nn_predict(net, c->threads, x, d->sizes[0], B, h[0], n_out, ws, ws_size);
-        } else {
-            const float *in = x;
-            for (size_t l = 0; l < L; l++) {
-                const size_t o = d->sizes[l + 1], k = d->sizes[l];
-                float *out = h[l % 2];
-#ifdef NN_HAVE_OPENBLAS
-                if (c->kind == B_INFER_BLAS && B == 1)
-                    cblas_sgemv(CblasColMajor, CblasNoTrans, (int)o, (int)k, 1.0f, w[l], (int)o, in, 1, 0.0f, out, 1);
-                else if (c->kind == B_INFER_BLAS)
-                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)o, (int)B, (int)k, 1.0f, w[l],
-                                (int)o, in, (int)k, 0.0f, out, (int)o);
-#endif
-#ifdef NN_HAVE_DNNL
-                if (c->kind == B_INFER_DNNL) dnnl_colmajor(NN_NO_TRANS, NN_NO_TRANS, o, B, k, w[l], o, in, k, out, o);
-#endif
-                in = out;
-            }
-        }
+        forward_once(c, &m, c->threads, &k);
         iters++;
     }
     const double secs = now() - t0;
     if (c->kind == B_INFER_BLAS) blas_done(c->threads);
     const double rate = record(c, iters, (double)iters / secs);
     cb_counter(st, "us_per_call", 1e6 * secs / (double)iters, 0);
-    const double weight_rate = (double)weight_bytes * (double)iters / secs / 1e9;
+    const double weight_rate = (double)(weight_floats(d) * sizeof(float)) * (double)iters / secs / 1e9;
     cb_counter(st, "weight_GB/s", weight_rate, 0);
     if (c->kind == B_INFER) {
         const bcase *read = find(B_READ, c->isa, c->threads, d->name);
         if (read) cb_counter(st, "pct_read", 100.0 * weight_rate / read->rate, 0);
-        const bcase *blas = find(B_INFER_BLAS, c->isa, c->threads, c->key),
-                    *dnnl = find(B_INFER_DNNL, c->isa, c->threads, c->key);
-        double best = blas ? blas->rate : 0;
-        if (dnnl && dnnl->rate > best) best = dnnl->rate;
+        const double best = best_peer_rate(B_INFER_BLAS, B_INFER_DNNL, c);
         if (best > 0) cb_counter(st, "x_best_peer", rate / best, 0);
     }
-    nn_network_destroy(net);
-    free(ws), free(x), free(h[0]), free(h[1]);
-    for (size_t l = 0; l < L; l++) free(w[l]);
+    model_free(&m, d), caller_free(&k);
+}
+
+/* c->threads callers at once on one shared model, each call on its
+ * caller's thread alone (a server answering a request per thread); each
+ * caller makes SERVE_CALLS calls per iteration, so that starting the
+ * callers' team is a small part of the time. */
+#define SERVE_CALLS 32
+
+static void run_serve(cb_state *st, void *user)
+{
+    bcase *c = user;
+    const netdef *d = c->net;
+    if (c->kind == B_SERVE && !use_isa(st, c->isa)) return;
+    const int n = c->threads;
+    model m;
+    caller *k = calloc((size_t)n, sizeof *k);
+    int ok = k && model_open(c, &m);
+    for (int i = 0; ok && i < n; i++) ok = caller_open(c, &m, 1, 8 + (uint64_t)i, &k[i]);
+    if (!ok) {
+        cb_skip_with_error(st, "setup failed");
+        if (k) {
+            model_free(&m, d);
+            for (int i = 0; i < n; i++) caller_free(&k[i]);
+        }
+        free(k);
+        return;
+    }
+#ifdef NN_HAVE_OPENBLAS
+    if (c->kind == B_SERVE_BLAS) openblas_set_num_threads(1);
+#endif
+    settle();
+    int64_t iters = 0;
+    const double t0 = now();
+    while (cb_keep_running(st)) {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n)
+#endif
+        {
+#ifdef _OPENMP
+            const int i = omp_get_thread_num();
+            omp_set_num_threads(1); /* what a caller starts (oneDNN) stays on its thread */
+#else
+            const int i = 0;
+#endif
+            for (int r = 0; r < SERVE_CALLS; r++) forward_once(c, &m, 1, &k[i]);
+        }
+        iters++;
+    }
+    const double secs = now() - t0, calls = (double)iters * SERVE_CALLS * n;
+    const double rate = record(c, iters, calls / secs);
+    cb_counter(st, "calls/s", rate, 0);
+    cb_counter(st, "us_per_call", 1e6 * secs * n / calls, 0);
+    const bcase *one = n > 1 ? find(c->kind, c->isa, 1, c->key) : NULL;
+    if (one) cb_counter(st, "x_c1", rate / one->rate, 0);
+    if (c->kind == B_SERVE) {
+        const double best = best_peer_rate(B_SERVE_BLAS, B_SERVE_DNNL, c);
+        if (best > 0) cb_counter(st, "x_best_peer", rate / best, 0);
+    }
+    model_free(&m, d);
+    for (int i = 0; i < n; i++) caller_free(&k[i]);
+    free(k);
 }
 
 /* ---- registration ---- */
@@ -678,11 +788,32 @@ static void register_all(int full)
                 c->isa = isas[i], c->threads = threads[t], c->net = &nets[2], c->batch = B;
             }
     }
+    /* serving: one sample per call, from as many callers at once as each
+     * thread count */
+    snprintf(key, sizeof key, "%s/b1", nets[2].name);
+    for (int t = 0; t < n_threads; t++) {
+#ifdef NN_HAVE_OPENBLAS
+        snprintf(name, sizeof name, "serve/openblas/c%d/%s", threads[t], key);
+        bcase *c = add(B_SERVE_BLAS, name, key);
+        c->threads = threads[t], c->net = &nets[2], c->batch = 1;
+#endif
+#ifdef NN_HAVE_DNNL
+        snprintf(name, sizeof name, "serve/onednn/c%d/%s", threads[t], key);
+        bcase *e = add(B_SERVE_DNNL, name, key);
+        e->threads = threads[t], e->net = &nets[2], e->batch = 1;
+#endif
+        for (int i = 0; i < n_isa; i++) {
+            snprintf(name, sizeof name, "serve/%s/c%d/%s", nn_isa_name(isas[i]), threads[t], key);
+            bcase *f = add(B_SERVE, name, key);
+            f->isa = isas[i], f->threads = threads[t], f->net = &nets[2], f->batch = 1;
+        }
+    }
     for (size_t i = 0; i < n_cases; i++) {
         bcase *c = &cases[i];
         cb_fn fn = c->kind == B_PEAK ? run_peak
                    : c->kind == B_READ ? run_read
                    : (c->kind == B_INFER || c->kind == B_INFER_BLAS || c->kind == B_INFER_DNNL) ? run_infer
+                   : (c->kind == B_SERVE || c->kind == B_SERVE_BLAS || c->kind == B_SERVE_DNNL) ? run_serve
                    : (c->kind == B_ACT || c->kind == B_REDUCE) ? run_elementwise
                    : (c->kind == B_TRAIN || c->kind == B_TRAIN_NAIVE) ? run_train
                                                                       : run_gemm;
@@ -840,8 +971,8 @@ int main(int argc, char **argv)
                    "               --benchmark_out=FILE --benchmark_repetitions=N]\n"
                    "  --nn_full    also squares 128, 512, 2048 and every thread count 1..cores\n"
                    "Rows: peak/, gemm/ (naive, openblas, onednn, per ISA), act/, reduce/,\n"
-                   "train/ (naive, per ISA), read/ and infer/ (openblas, onednn, per ISA);\n"
-                   "see the README.\n"
+                   "train/ (naive, per ISA), read/, infer/ and serve/ (openblas, onednn,\n"
+                   "per ISA); see the README.\n"
                    "With a format other than console, stdout holds only that format: the\n"
                    "machine header and the summary go to stderr.\n");
         }

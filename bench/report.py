@@ -106,7 +106,23 @@ def main(path):
                                   ("x_best_peer", "{:.2f}×P")])
             print(line)
 
-    print("\nTraining step (nn_train_step, SGD), samples/s (× naive reference step):\n")
+    serve = [k for k in rows if k.startswith("serve/")]
+    if serve:
+        net = "/".join(serve[0].split("/")[3:])
+        callers = sorted({k.split("/")[2] for k in serve}, key=lambda c: int(c[1:]))
+        who = [p for p in ("openblas", "onednn") if any(k.startswith(f"serve/{p}/") for k in serve)] + isas
+        print(f"\nServing {net}: C callers at once on one shared model, each call on its caller's "
+              "thread; thousand calls/s in all (µs per call; × the same column with one caller; "
+              "× the faster peer):\n")
+        print("| callers |" + "".join(f" {w} |" for w in who))
+        print("|---|" + "---|" * len(who))
+        for c in callers:
+            line = f"| {c[1:]} |"
+            for w in who:
+                line += cell(rows.get(f"serve/{w}/{c}/{net}"), lambda r: f"{r['calls/s'] / 1e3:.0f}",
+                             [("us_per_call", "{:.1f} µs"), ("x_c1", "{:.2f}×c1"), ("x_best_peer", "{:.2f}×P")])
+            print(line)
+
     nets = []
     for k in rows:
         if k.startswith("train/"):
@@ -114,6 +130,9 @@ def main(path):
             key = "/".join(parts[-2:])
             if key not in nets:
                 nets.append(key)
+    if not nets:
+        return
+    print("\nTraining step (nn_train_step, SGD), samples/s (× naive reference step):\n")
     print("| network/batch | naive |" + "".join(f" {i} {t} |" for i in isas for t in threads))
     print("|---|---|" + "---|" * (len(isas) * len(threads)))
     for n in nets:

@@ -1,7 +1,7 @@
 cmake_policy(VERSION 3.25)
 # CTest smoke test for nnbench: a tiny filter and a very short min time; the
 # JSON must parse and hold the expected benchmark names, counters and context.
-set(filter "^(peak/.*/t1|gemm/naive/NN/256x256x256|gemm/[a-z0-9]+/t1/NN/256x256x256|act/.*/sigmoid.*|train/naive/1-20-1/b100|train/[a-z0-9]+/t1/1-20-1/b100|read/.*/t1/.*|infer/[a-z0-9]+/t1/784-256-128-10/b1)/")
+set(filter "^(peak/.*/t1|gemm/naive/NN/256x256x256|gemm/[a-z0-9]+/t1/NN/256x256x256|act/.*/sigmoid.*|train/naive/1-20-1/b100|train/[a-z0-9]+/t1/1-20-1/b100|read/.*/t1/.*|infer/[a-z0-9]+/t1/784-256-128-10/b1|serve/[a-z0-9]+/c1/784-256-128-10/b1)/")
 execute_process(
   COMMAND ${NNBENCH} "--benchmark_filter=${filter}"
           --benchmark_min_time=0.01 --benchmark_format=json --benchmark_out=${OUT} --benchmark_out_format=json
@@ -48,12 +48,15 @@ foreach(i RANGE ${last})
     expect_counters(${i} "GB/s")
   elseif(name MATCHES "^infer/(scalar|avx2|avx512|neon)/")
     expect_counters(${i} "us_per_call;weight_GB/s;pct_read")
+  elseif(name MATCHES "^serve/")
+    expect_counters(${i} "calls/s;us_per_call")
   endif()
 endforeach()
 foreach(want "peak/scalar/t1/real_time" "gemm/naive/NN/256x256x256/real_time"
              "gemm/scalar/t1/NN/256x256x256/real_time" "act/scalar/sigmoid/16384/real_time"
              "train/naive/1-20-1/b100/real_time" "train/scalar/t1/1-20-1/b100/real_time"
-             "read/scalar/t1/784-256-128-10/real_time" "infer/scalar/t1/784-256-128-10/b1/real_time")
+             "read/scalar/t1/784-256-128-10/real_time" "infer/scalar/t1/784-256-128-10/b1/real_time"
+             "serve/scalar/c1/784-256-128-10/b1/real_time")
   if(NOT want IN_LIST seen)
     message(FATAL_ERROR "missing benchmark ${want}; have: ${seen}")
   endif()
