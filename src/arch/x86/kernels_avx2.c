@@ -68,6 +68,13 @@ static inline vf vf_pow2i(vf n)
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
 }
 
+#define NN_HAVE_VF_LUT8 /* vpermps: an 8-float table is one register */
+static inline vf vf_lut8(vf v, const float table[8])
+{
+    return _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), _mm256_castps_si256(v));
+}
+static inline vf vf_floor(vf v) { return _mm256_floor_ps(v); }
+
 #define vf_keep_in_register(v) __asm__("" : "+v"(v))
 #include "../vector_impl.h"
 
