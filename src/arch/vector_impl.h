@@ -157,7 +157,7 @@ static inline vf vtanh(vf x)
     return vf_copysign(t, x);
 }
 
-#ifdef NN_HAVE_VF_LUT16
+#if defined(NN_HAVE_VF_LUT16) || defined(NN_HAVE_VF_LUT8)
 /* Table-driven exp for sigmoid, where a 16-entry lookup is one instruction
  * (vpermps): z = n·ln2 + t with n a multiple of 1/16, so |t| <= ln2/32 and
  * e^t − 1 needs only t + t²/2 + t³/6 (error below 2^−26), where vexp_reduce's
@@ -168,47 +168,46 @@ static inline vf vtanh(vf x)
  * E = e^2|x| − 1 can be as small as 0.04 with n = 1/16, and the entry's
  * rounding is then up to 9 ULP of E; taking it off t from a second table
  * and a fourth polynomial term cost what the table saved (3.9 G/s both).
- * z must be clamped so that |z·log2(e)| < 2^18. */
+ * With an 8-entry lookup (AVX2's vpermps) n is in eighths, |t| <= ln2/16,
+ * and e^t − 1 takes a fourth term (error below 2^−29); without vscalefps,
+ * 2^⌊n⌋ is applied as 2^(⌊n⌋+25), normal for every ⌊n⌋ >= −150 that z >=
+ * −104 gives, then 2^−25: exact, then one rounding, as in vsigmoid_poly
+ * (act/avx2 on Zen 5: 2.23 -> 2.60 G/s). */
+#ifdef NN_HAVE_VF_LUT16
 static const float exp2_sixteenths[16] = {
     1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f, 1.189207077e+00f, 1.241857767e+00f,
     1.296839595e+00f, 1.354255557e+00f, 1.414213538e+00f, 1.476826191e+00f, 1.542210817e+00f, 1.610490322e+00f,
     1.681792855e+00f, 1.756252170e+00f, 1.834008098e+00f, 1.915206552e+00f};
+#else
+static const float exp2_eighths[8] = {1.000000000e+00f, 1.090507746e+00f, 1.189207077e+00f, 1.296839595e+00f,
+                                      1.414213538e+00f, 1.542210817e+00f, 1.681792855e+00f, 1.834008098e+00f};
+#endif
 
-/* As vsigmoid_poly: the small side e/(1+e) from e = e^−|x|, or 1/(1+e). */
+/* As vsigmoid_poly: the small side e/(1+e) from e = e^−|x|, or 1/(1+e).
+ * The sum 1.5·2^19 (or 2^20 for eighths) + z·log2(e) has an ULP of one
+ * step of n. */
 static inline vf vsigmoid(vf x)
 {
-    const vf magic = vf_set1(786432.0f); /* 1.5·2^19: its ULP is 1/16 */
+#ifdef NN_HAVE_VF_LUT16
+    const vf magic = vf_set1(786432.0f);
+#else
+    const vf magic = vf_set1(1572864.0f);
+#endif
     const vf z = vf_max(vf_set1(-104.0f), vf_negabs(x));
     const vf biased = vf_fma(z, vf_set1(1.44269504088896341f), magic);
     const vf n = vf_sub(biased, magic);
     vf t = vf_fma(n, vf_set1(-0.693359375f), z);
     t = vf_fma(n, vf_set1(2.12194440e-4f), t);
+#ifdef NN_HAVE_VF_LUT16
     const vf q = vf_fma(vf_mul(vf_fma(vf_set1(1.0f / 6.0f), t, vf_set1(0.5f)), t), t, t); /* e^t − 1 */
     const vf l = vf_lut16(biased, exp2_sixteenths);
     const vf e = vf_scale2(vf_fma(l, q, l), n);
-    return vsigmoid_from_exp(x, e);
-}
-#elif defined(NN_HAVE_VF_LUT8)
-/* The same with an 8-entry lookup (AVX2's vpermps): n in eighths, |t| <=
- * ln2/16, so e^t − 1 takes a fourth term (error below 2^−29); 1.5·2^20 has
- * an ULP of 1/8. Without vscalefps, 2^⌊n⌋ is applied as 2^(⌊n⌋+25), normal
- * for every ⌊n⌋ >= −150 that z >= −104 gives, then 2^−25: exact, then one
- * rounding, as in vsigmoid_poly (act/avx2 on Zen 5: 2.4 -> 2.8 G/s). */
-static const float exp2_eighths[8] = {1.000000000e+00f, 1.090507746e+00f, 1.189207077e+00f, 1.296839595e+00f,
-                                      1.414213538e+00f, 1.542210817e+00f, 1.681792855e+00f, 1.834008098e+00f};
-
-static inline vf vsigmoid(vf x)
-{
-    const vf magic = vf_set1(1572864.0f); /* 1.5·2^20: its ULP is 1/8 */
-    const vf z = vf_max(vf_set1(-104.0f), vf_negabs(x));
-    const vf biased = vf_fma(z, vf_set1(1.44269504088896341f), magic);
-    const vf n = vf_sub(biased, magic);
-    vf t = vf_fma(n, vf_set1(-0.693359375f), z);
-    t = vf_fma(n, vf_set1(2.12194440e-4f), t);
+#else
     const vf p = vf_fma(vf_fma(vf_set1(1.0f / 24.0f), t, vf_set1(1.0f / 6.0f)), t, vf_set1(0.5f));
-    const vf q = vf_fma(vf_mul(p, t), t, t); /* e^t − 1 */
+    const vf q = vf_fma(vf_mul(p, t), t, t);
     const vf l = vf_lut8(biased, exp2_eighths);
     const vf e = vf_mul(vf_mul(vf_fma(l, q, l), vf_pow2i(vf_add(vf_floor(n), vf_set1(25.0f)))), vf_set1(0x1p-25f));
+#endif
     return vsigmoid_from_exp(x, e);
 }
 #else
