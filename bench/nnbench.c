@@ -883,6 +883,39 @@ static void machine_header(nn_isa chosen)
     cb_add_context("nn_build_flags", NN_BUILD_FLAGS);
 }
 
+/* "x.xx" for rate / the faster of two peer rows, or "-" */
+static void peer_ratio(char *out, size_t size, const bcase *r, bkind blas, bkind dnnl)
+{
+    const double best = r ? best_peer_rate(blas, dnnl, r) : 0;
+    if (best > 0) snprintf(out, size, "%.2f", r->rate / best);
+    else snprintf(out, size, "-");
+}
+
+/* One sample through the inference net: one call on T threads (infer/),
+ * and T callers at once on one thread each (serve/). */
+static void inference_summary(int cores)
+{
+    const char *key = "784-256-128-10/b1";
+    int header = 0;
+    for (int i = 0; i < NN_ISA_COUNT; i++)
+        for (int t = 1; t <= cores; t++) {
+            const bcase *in = find(B_INFER, (nn_isa)i, t, key), *sv = find(B_SERVE, (nn_isa)i, t, key);
+            if (!in && !sv) continue;
+            if (!header)
+                fprintf(info, "\nOne sample through 784-256-128-10: one call on T threads (infer/), and T\n"
+                              "callers at once on one shared model, one thread each (serve/)\n"
+                              "%-6s %3s %8s %11s %16s %11s\n",
+                        "isa", "T", "us/call", "x best peer", "serving calls/s", "x best peer"),
+                    header = 1;
+            char us[16] = "-", xi[16], calls[24] = "-", xs[16];
+            if (in) snprintf(us, sizeof us, "%.1f", 1e6 / in->rate);
+            if (sv) snprintf(calls, sizeof calls, "%.0f", sv->rate);
+            peer_ratio(xi, sizeof xi, in, B_INFER_BLAS, B_INFER_DNNL);
+            peer_ratio(xs, sizeof xs, sv, B_SERVE_BLAS, B_SERVE_DNNL);
+            fprintf(info, "%-6s %3d %8s %11s %16s %11s\n", nn_isa_name((nn_isa)i), t, us, xi, calls, xs);
+        }
+}
+
 /* geometric means over the MLP GEMM rows of one ISA and thread count */
 static void summary(void)
 {
@@ -924,6 +957,7 @@ static void summary(void)
     fprintf(info, "(geometric means over the MLP's GEMM shapes; best peer: the faster of\n"
                   " OpenBLAS and oneDNN at the same thread count%s)\n",
             max_reps > 1 ? ";\n medians of the repetitions, ± half their spread" : "");
+    inference_summary(topo.cores);
 }
 
 /* OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as it loads, before
