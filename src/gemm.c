@@ -26,7 +26,8 @@
  *
  * Products of at most NN_DOT_MAX_ROWS rows (op(B) = B, K >= 32) are dot
  * products along K instead (run_dot; every element still in one fixed
- * order, whatever the thread count). Skinny products get a 16-row tile
+ * order, whatever the thread count). Small products on one thread go to
+ * the ISA's whole-product kernel in one call where it has one (run_whole). Skinny products get a 16-row tile
  * where the ISA has one (kernels.h: gemm_ukernel_short); and when the
  * transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ
  * fills the tiles much better and its A can still be read in place, that is
@@ -174,6 +175,21 @@ static cache_blocking cache_blocks(const nn_kernels *kr)
  * threads: A is 10 KB). */
 #define A_PRIVATE_FLOATS (16 * 1024)
 
+/* Whether to compute Cᵀ = op(B)ᵀ·op(A)ᵀ instead. Only where the swapped A
+ * (op(B)ᵀ) can be read in place: a transposing pack of the large operand
+ * costs more than the fill gains (nnbench: 10x256x256 NN, 56 GFLOP/s
+ * unswapped vs 36 swapped on AVX2). */
+static int worth_swapping(const nn_kernels *kr, const nn_gemm_args *g)
+{
+    return g->tb == NN_TRANS && g->ldb <= 512 &&
+           tile_fill(g->n, g->m, kr->mr, kr->nr) > 1.25 * tile_fill(g->m, g->n, kr->mr, kr->nr);
+}
+
+/* Whether all of B (`vectors` of ldb floats: its columns, or its rows for
+ * op(B) = Bᵀ) lies within a third of L1, where it stays whatever its stride
+ * (see make_plan). */
+static int b_in_l1(size_t ldb, size_t vectors) { return ldb * vectors * sizeof(float) <= 16384; }
+
 static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, plan *p)
 {
     const cache_blocking blk = cache_blocks(kr);
@@ -186,11 +202,7 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
     p->ldc = g->ldc;
     p->epilogue = g->epilogue;
     p->epilogue_ctx = g->epilogue_ctx;
-    /* Swap only where the swapped A (op(B)ᵀ) can be read in place: a
-     * transposing pack of the large operand costs more than the fill gains
-     * (nnbench: 10x256x256 NN, 56 GFLOP/s unswapped vs 36 swapped on AVX2). */
-    p->swapped = g->tb == NN_TRANS && g->ldb <= 512 &&
-                 tile_fill(g->n, g->m, kr->mr, kr->nr) > 1.25 * tile_fill(g->m, g->n, kr->mr, kr->nr);
+    p->swapped = worth_swapping(kr, g);
     if (!p->swapped) {
         p->m = g->m, p->n = g->n;
         p->a = g->a, p->lda = g->lda, p->ta = g->ta;
@@ -220,7 +232,7 @@ static void make_plan(const nn_kernels *kr, const nn_gemm_args *g, int threads, 
      * Rows of op(B) = Bᵀ more than 1 KiB apart are packed: read in place,
      * every K step of a panel lands on another page, and the L1 TLB misses
      * cost more than the copy (256x784x256 A·Bᵀ: 0.87 -> 1.0x oneDNN). */
-    const int b_small = p->ldb * (p->tb == NN_NO_TRANS ? p->n : p->k) * sizeof(float) <= 16384;
+    const int b_small = b_in_l1(p->ldb, p->tb == NN_NO_TRANS ? p->n : p->k);
     p->pack_b = p->tb == NN_NO_TRANS ? kr->pack_b_columns || (!b_small && panel_collides(p->ldb, kr->nr, kc))
                                      : !b_small && (p->ldb > 256 || panel_collides(p->ldb, kc, kr->nr));
     p->threads = threads;
@@ -386,6 +398,31 @@ static void small_k_columns(void *ctx, size_t lo, size_t hi)
                          g->alpha, g->beta);
     }
     if (g->epilogue) g->epilogue(g->epilogue_ctx, 0, g->m, lo, hi);
+}
+
+/* ---- small products in one call (kernels.h gemm_whole) ----
+ * One thread, K one block, A and B read in place as make_plan would read
+ * them (so no packing is skipped), all of B in L1 and A within a quarter
+ * of a small L2: the tiles compute_block would call, each element summed
+ * as there (so the same bits), without a call per tile or a plan. */
+#define WHOLE_MAX_A_FLOATS (64 * 1024)
+
+static int takes_whole(const nn_kernels *kr, const nn_gemm_args *g, int threads)
+{
+    if (!kr->gemm_whole || threads != 1 || g->epilogue || g->split_k || g->ta != NN_NO_TRANS || g->lda > 512 ||
+        g->k > kr->kc || g->m * g->k > WHOLE_MAX_A_FLOATS || (kr->gemm_ukernel_short && g->m <= kr->mr_short))
+        return 0;
+    if (!b_in_l1(g->ldb, g->tb == NN_NO_TRANS ? g->n : g->k) || (g->tb == NN_NO_TRANS && kr->pack_b_columns))
+        return 0;
+    const size_t last_cols = g->n % kr->nr;
+    return (last_cols == 0 || (kr->b_cols_even && last_cols % 2 == 0)) &&
+           (g->m % kr->mr == 0 || kr->a_rows_masked) && !worth_swapping(kr, g);
+}
+
+static void run_whole(const nn_kernels *kr, const nn_gemm_args *g)
+{
+    const size_t b_ks = g->tb == NN_NO_TRANS ? 1 : g->ldb, b_js = g->tb == NN_NO_TRANS ? g->ldb : 1;
+    kr->gemm_whole(g->m, g->n, g->k, g->a, g->lda, g->b, b_ks, b_js, g->c, g->ldc, g->alpha, g->beta);
 }
 
 static void run_small_k(const nn_kernels *kr, const nn_gemm_args *g, int threads)
@@ -812,6 +849,10 @@ static int run_unplanned(const nn_kernels *kr, const nn_gemm_args *g, int thread
         run_small_k(kr, g, threads);
         return 1;
     }
+    if (takes_whole(kr, g, threads)) {
+        run_whole(kr, g);
+        return 1;
+    }
     return 2;
 }
 
@@ -827,7 +868,7 @@ size_t nn_gemm_need(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
     if (trivial(kr, g, threads, 0)) return 0;
     if (takes_dot(kr, g)) return dot_bytes(g, threads);
-    if (takes_small_k(kr, g)) return 0;
+    if (takes_small_k(kr, g) || takes_whole(kr, g, threads)) return 0;
     return plan_workspace(kr, g, threads);
 }
 

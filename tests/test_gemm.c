@@ -223,10 +223,13 @@ START_TEST(threads_bitwise_identical)
      * a small Aᵀ (64 x 40) is packed by each thread for itself; K = 10 is
      * the short-K kernel's, the threads split the columns; TN 256³ on 2
      * threads is a tie that goes by rows, A being packed in one MC block;
-     * 16 columns go by rows, by columns 12 + 4 being uneven */
-    const size_t shapes[9][3] = {{200, 257, 300}, {256, 128, 300}, {250, 100, 300}, {600, 40, 900}, {10, 257, 300},
-                                 {64, 300, 40}, {100, 257, 10}, {256, 256, 256}, {256, 16, 300}};
-    for (int sh = 0; sh < 9; sh++) {
+     * 16 columns go by rows, by columns 12 + 4 being uneven; 512 x 32 x
+     * 128 (NN and NT) takes one call for the whole product on one thread
+     * where the ISA has one (kernels.h gemm_whole), the tiles one by one
+     * on more (with NN_TEAM_US=0, as CTest runs it) */
+    const size_t shapes[10][3] = {{200, 257, 300}, {256, 128, 300}, {250, 100, 300}, {600, 40, 900}, {10, 257, 300},
+                                  {64, 300, 40}, {100, 257, 10}, {256, 256, 256}, {256, 16, 300}, {512, 32, 128}};
+    for (int sh = 0; sh < 10; sh++) {
     const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
     float *a = tu_random(m * k, 1, -1, 1), *b = tu_random(k * n, 2, -1, 1);
     float *c1 = malloc(m * n * sizeof *c1), *ct = malloc(m * n * sizeof *ct);

@@ -12,7 +12,8 @@
  * copy, the transposing tile stores against a plain loop, the short-K and
  * the few-row dot-product kernels against the reference.
  * The skinny kernels (ger: K = 1 outer products, gemv_t: one row times B)
- * over short and long sides, strided C, beta 0 over NaN and beta 0.5. */
+ * over short and long sides, strided C, beta 0 over NaN and beta 0.5; the
+ * whole-product kernels against the reference and the tiles one by one. */
 #include <float.h>
 #include <stdio.h>
 
@@ -449,8 +450,59 @@ START_TEST(ger_contiguous_runs)
 }
 END_TEST
 
+/* The whole-product kernels (kernels.h gemm_whole) over products of
+ * several tiles whose last row tile is partial and whose last column panel
+ * has an even width, A and B in place with exactly m rows and n columns, B
+ * by columns and by rows, k in {1, KC-1, KC}, beta 0 over NaN and beta 1:
+ * against the reference, nothing written past C's m x n, and bit for bit
+ * the main tile called once per tile (the driver's path for the same
+ * product on more threads). */
+START_TEST(whole_product_kernels)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        if (!kr->gemm_whole) continue;
+        const size_t mr = kr->mr, nr = kr->nr;
+        const size_t ms[] = {kr->mr_short + 1, mr, mr + 1, 2 * mr, 3 * mr - 5};
+        const size_t ns[] = {2, nr, nr + 2, 3 * nr, 5 * nr + 4}, ks[] = {1, kr->kc - 1, kr->kc};
+        int failures = 0;
+        uint64_t seed = 7;
+        for (size_t mi = 0; mi < 5; mi++)
+            for (size_t ni = 0; ni < 5; ni++)
+                for (size_t ki = 0; ki < 3; ki++)
+                    for (int b_form = B_ROWS; b_form <= B_COLUMNS; b_form++, seed += 4) {
+                        const size_t m = ms[mi], n = ns[ni], k = ks[ki], ldc = m + 2;
+                        const size_t ldb = b_form == B_ROWS ? n : k, b_ks = b_form == B_ROWS ? ldb : 1;
+                        const size_t b_js = b_form == B_ROWS ? 1 : ldb;
+                        const float alpha = (mi + ni) % 2 ? 1.0f : -0.5f, beta = (ki + ni) % 2 ? 1.0f : 0.0f;
+                        float *a = tu_random(m * k, seed, -1, 1), *b = tu_random(ldb * (b_form == B_ROWS ? k : n), seed + 1, -1, 1);
+                        float *c = tu_random(ldc * (n + 1), seed + 2, -1, 1), *c0 = malloc(ldc * (n + 1) * sizeof *c0);
+                        float *tiles = malloc(ldc * (n + 1) * sizeof *tiles);
+                        for (size_t e = 0; beta == 0.0f && e < ldc * (n + 1); e++)
+                            if (e % ldc < m && e / ldc < n) c[e] = NAN;
+                        memcpy(c0, c, ldc * (n + 1) * sizeof *c);
+                        memcpy(tiles, c, ldc * (n + 1) * sizeof *c);
+                        kr->gemm_whole(m, n, k, a, m, b, b_ks, b_js, c, ldc, alpha, beta);
+                        for (size_t j = 0; j < n; j += nr)
+                            for (size_t i = 0; i < m; i += mr)
+                                kr->gemm_ukernel(m - i < mr ? m - i : mr, n - j < nr ? n - j : nr, k, a + i, m,
+                                                 b + j * b_js, b_ks, b_js, tiles + i + j * ldc, ldc, alpha, beta);
+                        char what[64];
+                        snprintf(what, sizeof what, "%s whole b_form=%d", nn_isa_name(isas[s]), b_form);
+                        const int differs = memcmp(c, tiles, ldc * (n + 1) * sizeof *c) != 0;
+                        if (differs) fprintf(stderr, "%s %zux%zu k=%zu: not the tiles' bits\n", what, m, n, k);
+                        failures += compare_tile(what, m, n, k, a, 1, m, b, b_ks, b_js, alpha, beta, c, c0, ldc) || differs;
+                        free(a), free(b), free(c), free(c0), free(tiles);
+                    }
+        ck_assert_msg(failures == 0, "%s: %d whole-product calls failed", nn_isa_name(isas[s]), failures);
+    }
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, small_k_kernels, dot_kernels, skinny_kernels, ger_contiguous_runs};
+    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, small_k_kernels, dot_kernels, skinny_kernels, ger_contiguous_runs, whole_product_kernels};
     return tu_main("ukernels", 600, tests, sizeof tests / sizeof *tests);
 }
