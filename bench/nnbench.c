@@ -621,11 +621,11 @@ static void run_serve(cb_state *st, void *user)
     const double rate = record(c, iters, calls / secs);
     cb_counter(st, "calls/s", rate, 0);
 #ifdef _OPENMP
-    const double at_once = calls / ((double)iters * SERVE_CALLS); /* the callers' team */
+    const double per_caller = (double)iters * SERVE_CALLS; /* each caller's calls, one after another */
 #else
-    const double at_once = 1.0;
+    const double per_caller = calls; /* the callers took turns */
 #endif
-    cb_counter(st, "us_per_call", 1e6 * secs * at_once / calls, 0); /* as each caller sees it */
+    cb_counter(st, "us_per_call", 1e6 * secs / per_caller, 0);
     const bcase *one = n > 1 ? find(c->kind, c->isa, 1, c->key) : NULL;
     if (one) cb_counter(st, "x_c1", rate / one->rate, 0);
     if (c->kind == B_SERVE) {

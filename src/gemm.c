@@ -27,7 +27,8 @@
  * Products of at most NN_DOT_MAX_ROWS rows (op(B) = B, K >= 32) are dot
  * products along K instead (run_dot; every element still in one fixed
  * order, whatever the thread count). Small products on one thread go to
- * the ISA's whole-product kernel in one call where it has one (run_whole). Skinny products get a 16-row tile
+ * the ISA's whole-product kernel in one call where it has one (run_whole).
+ * Skinny products get a 16-row tile
  * where the ISA has one (kernels.h: gemm_ukernel_short); and when the
  * transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ
  * fills the tiles much better and its A can still be read in place, that is

@@ -19,7 +19,8 @@
  *   with NN_HAVE_VF_LUT16 defined; only beside a vf_scale2 that takes any n
  *   and scales by 2^⌊n⌋, as vscalefps does), for a table-driven sigmoid;
  *   or else optionally vf_lut8(v, table) (lane i = table[low 3 bits of v's
- *   lane i], with NN_HAVE_VF_LUT8 defined) and vf_floor, for another
+ *   lane i], with NN_HAVE_VF_LUT8 defined) and vf_floor, for the same
+ *   sigmoid from an 8-entry table
  *
  * and then includes this file, which defines static kernels and the
  * NN_VECTOR_KERNELS initializer for the ISA's nn_kernels table. The same
