@@ -996,7 +996,11 @@ int main(int argc, char **argv)
     int full = 0, has_min_time = 0, console = 1, j = 1;
     char *args[256];
     args[0] = argv[0];
-    for (int i = 1; i < argc && j < 250; i++) {
+    if (argc > 250) {
+        fprintf(stderr, "nnbench: %d arguments: at most 249 are taken\n", argc - 1);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--nn_full") == 0) {
             full = 1;
             continue;
@@ -1020,7 +1024,7 @@ int main(int argc, char **argv)
     if (!has_min_time) args[j++] = min_time;
     args[j] = NULL;
     int n_args = j;
-    if (!cb_initialize(&n_args, args)) return 1;
+    if (!cb_initialize(&n_args, args)) return 2; /* Google Benchmark has named the flag */
     info = console ? stdout : stderr;
     const nn_isa chosen = nn_get_isa();
     machine_header(chosen);

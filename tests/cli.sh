@@ -129,6 +129,8 @@ fi
 nb=$build/bench/nnbench
 if [ -x "$nb" ]; then
   expect 2 "no benchmark matches the filter" "$nb" --benchmark_filter=no_such_row
+  expect 2 "unrecognized command-line flag: --bogus" "$nb" --bogus
+  expect 2 "benchmark_repetitions.*abc" "$nb" --benchmark_repetitions=abc
   "$nb" --benchmark_filter='^act/scalar/relu' --benchmark_min_time=0.01 --benchmark_repetitions=3 \
         --benchmark_format=json > rep.json 2> rep.err
   if python3 -c 'import json,sys; d=json.load(open("rep.json")); sys.exit(0 if d["context"]["nn_commit"] and d["benchmarks"] else 1)' 2>/dev/null; then ok
