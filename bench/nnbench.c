@@ -26,8 +26,9 @@
  * them. nnbench --nn_full adds large squares and every thread count.
  * A summary per ISA closes the run.
  */
-#define _POSIX_C_SOURCE 200809L /* setenv, nanosleep, execv */
+#define _GNU_SOURCE /* setenv, nanosleep, execv; sched_setaffinity */
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,8 @@ typedef struct bcase {
     double reps[64]; /* the reported runs' rates (see record) */
     int n_reps;
     int64_t max_iters;
+    double on_cpu; /* the least share of a reported run's wall time that its
+                      thread had the CPU (see timer) */
 } bcase;
 
 static int cmp_double(const void *a, const void *b)
@@ -101,15 +104,51 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* A row's timed loop: its wall time, and the CPU time of the thread that
+ * runs it, which computes (or spin-waits for its team) throughout. Where
+ * that thread had the CPU for under 90 % of the wall time, the OS or the
+ * hypervisor ran something else meanwhile, and the row's figure says less
+ * about the code than about the machine: the row gets an `off_cpu`
+ * counter and is listed after the summary (seen on a VM here: a 2-thread
+ * 256³ row at 0.42× its usual rate, its thread on the CPU 70 % of the
+ * time; the rows around it undisturbed). */
+typedef struct timer {
+    double wall, cpu;
+} timer;
+
+static double thread_cpu(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static timer timer_start(void) { return (timer){.wall = now(), .cpu = thread_cpu()}; }
+static double elapsed(const timer *t) { return now() - t->wall; }
+
+#define ON_CPU_MIN 0.9
+
 /* Google Benchmark calls a row's function several times: runs with fewer
  * iterations while it sizes the run, then the reported run(s), all with the
  * final iteration count (--benchmark_repetitions: one per repetition). The
  * runs with the largest count are the reported ones; their median is the
  * row's rate, which the ratios and the summary use. Returns `rate`. */
-static double record(bcase *c, int64_t iters, double rate)
+static double record(cb_state *st, bcase *c, const timer *t, int64_t iters, double rate)
 {
-    if (iters > c->max_iters) c->max_iters = iters, c->n_reps = 0;
-    if (iters == c->max_iters && c->n_reps < 64) c->reps[c->n_reps++] = rate;
+    const double wall = elapsed(t), on_cpu = wall > 0 ? (thread_cpu() - t->cpu) / wall : 1.0;
+    if (iters > c->max_iters) c->max_iters = iters, c->n_reps = 0, c->on_cpu = INFINITY;
+    if (iters == c->max_iters && c->n_reps < 64) {
+        c->reps[c->n_reps++] = rate;
+        if (on_cpu < c->on_cpu) c->on_cpu = on_cpu;
+    }
+    if (on_cpu < ON_CPU_MIN) cb_counter(st, "off_cpu", 1.0 - on_cpu, 0);
     double sorted[64];
     memcpy(sorted, c->reps, (size_t)c->n_reps * sizeof *sorted);
     qsort(sorted, (size_t)c->n_reps, sizeof *sorted, cmp_double);
@@ -129,13 +168,6 @@ static double spread(const bcase *c)
 #define MAX_CASES 2048
 static bcase cases[MAX_CASES];
 static size_t n_cases;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static const bcase *find(bkind kind, nn_isa isa, int threads, const char *key)
 {
@@ -218,14 +250,15 @@ static void run_peak(cb_state *st, void *user)
     bcase *c = user;
     if (!use_isa(st, c->isa)) return;
     const size_t iters = 1 << 18;
-    double flops = 0, t0 = now();
+    double flops = 0;
+    const timer t0 = timer_start();
     while (cb_keep_running(st)) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(c->threads) reduction(+ : flops)
 #endif
         flops += nn_fma_probe(iters);
     }
-    cb_counter(st, "GFLOP/s", record(c, cb_iterations(st), flops / (now() - t0) / 1e9), 0);
+    cb_counter(st, "GFLOP/s", record(st, c, &t0, cb_iterations(st), flops / elapsed(&t0) / 1e9), 0);
 }
 
 /* The bandwidth bound of one-sample inference: the bytes of a network's
@@ -256,6 +289,7 @@ static void run_read(cb_state *st, void *user)
     free(w);
     settle();
     double secs = 0, bytes = 0;
+    const timer loop = timer_start();
     while (cb_keep_running(st)) {
         double t0 = 0;
 #ifdef _OPENMP
@@ -283,7 +317,7 @@ static void run_read(cb_state *st, void *user)
         secs += now() - t0;
         bytes += (double)(n * sizeof(float)) * (double)passes;
     }
-    cb_counter(st, "GB/s", record(c, cb_iterations(st), bytes / secs / 1e9), 0);
+    cb_counter(st, "GB/s", record(st, c, &loop, cb_iterations(st), bytes / secs / 1e9), 0);
     free(x);
 }
 
@@ -327,7 +361,7 @@ static void run_gemm(cb_state *st, void *user)
         free(a), free(b), free(cm), free(w);
         return;
     }
-    const double t0 = now();
+    const timer t0 = timer_start();
     while (cb_keep_running(st)) {
         switch (c->kind) {
         case B_GEMM:
@@ -353,7 +387,7 @@ static void run_gemm(cb_state *st, void *user)
     }
     if (c->kind == B_GEMM_BLAS) blas_done(c->threads);
     const double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k * (double)iters;
-    const double rate = record(c, iters, flops / (now() - t0) / 1e9);
+    const double rate = record(st, c, &t0, iters, flops / elapsed(&t0) / 1e9);
     cb_counter(st, "GFLOP/s", rate, 0);
     if (c->kind == B_GEMM) gemm_counters(st, c, rate);
     free(a), free(b), free(cm), free(w);
@@ -374,7 +408,7 @@ static void run_elementwise(cb_state *st, void *user)
     int64_t iters = 0;
     float sink = 0;
     settle();
-    const double t0 = now();
+    const timer t0 = timer_start();
     while (cb_keep_running(st)) {
         if (c->kind == B_ACT) nn_activate((nn_activation)c->op, c->op == NN_SOFTMAX ? 16 : c->len,
                                           c->op == NN_SOFTMAX ? c->len / 16 : 1, x, c->op == NN_SOFTMAX ? 16 : c->len, y,
@@ -383,7 +417,7 @@ static void run_elementwise(cb_state *st, void *user)
         else nn_row_sums(rows, cols, x, rows, out);
         iters++;
     }
-    const double rate = record(c, iters, (double)c->len * (double)iters / (now() - t0));
+    const double rate = record(st, c, &t0, iters, (double)c->len * (double)iters / elapsed(&t0));
     cb_set_items_processed(st, (int64_t)c->len * iters);
     const bcase *scalar = find(c->kind, NN_ISA_SCALAR, 0, c->key);
     if (scalar && c->isa != NN_ISA_SCALAR) cb_counter(st, "x_scalar", rate / scalar->rate, 0);
@@ -425,7 +459,7 @@ static void run_train(cb_state *st, void *user)
     }
     int64_t iters = 0;
     settle();
-    const double t0 = now();
+    const timer t0 = timer_start();
     while (cb_keep_running(st)) {
         if (c->kind == B_TRAIN) {
             nn_train_step(net, x, d->sizes[0], y, d->sizes[d->layers], c->batch, 1e-3f, NULL);
@@ -434,7 +468,7 @@ static void run_train(cb_state *st, void *user)
         }
         iters++;
     }
-    const double rate = record(c, iters, (double)c->batch * (double)iters / (now() - t0));
+    const double rate = record(st, c, &t0, iters, (double)c->batch * (double)iters / elapsed(&t0));
     cb_counter(st, "samples/s", rate, 0);
     if (c->kind == B_TRAIN) {
         const bcase *ref = find(B_TRAIN_NAIVE, c->isa, 0, c->key);
@@ -552,14 +586,14 @@ static void run_infer(cb_state *st, void *user)
     peer_threads(c);
     settle();
     int64_t iters = 0;
-    const double t0 = now();
+    const timer t0 = timer_start();
     while (cb_keep_running(st)) {
         forward_once(c, &m, c->threads, &k);
         iters++;
     }
-    const double secs = now() - t0;
+    const double secs = elapsed(&t0);
     if (c->kind == B_INFER_BLAS) blas_done(c->threads);
-    const double rate = record(c, iters, (double)iters / secs);
+    const double rate = record(st, c, &t0, iters, (double)iters / secs);
     cb_counter(st, "us_per_call", 1e6 * secs / (double)iters, 0);
     const double weight_rate = (double)(weight_floats(d) * sizeof(float)) * (double)iters / secs / 1e9;
     cb_counter(st, "weight_GB/s", weight_rate, 0);
@@ -602,7 +636,7 @@ static void run_serve(cb_state *st, void *user)
 #endif
     settle();
     int64_t iters = 0, made = 0; /* calls made: a team may get fewer threads than asked */
-    const double t0 = now();
+    const timer t0 = timer_start();
     while (cb_keep_running(st)) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(n) reduction(+ : made)
@@ -617,8 +651,8 @@ static void run_serve(cb_state *st, void *user)
 #endif
         iters++;
     }
-    const double secs = now() - t0, calls = (double)made;
-    const double rate = record(c, iters, calls / secs);
+    const double secs = elapsed(&t0), calls = (double)made;
+    const double rate = record(st, c, &t0, iters, calls / secs);
     cb_counter(st, "calls/s", rate, 0);
 #ifdef _OPENMP
     const double per_caller = (double)iters * SERVE_CALLS; /* each caller's calls, one after another */
@@ -844,8 +878,9 @@ static void machine_header(nn_isa chosen)
     fprintf(info, "nnbench — nn %s\n", nn_version());
     fprintf(info, "  cpu        %s\n", t.cpu_model);
     fprintf(info, "  isa        available: %s| chosen: %s\n", isas, nn_isa_name(chosen));
-    fprintf(info, "  topology   %d cores, %d PUs (%s), default threads %d, pinning %s\n", t.cores, t.pus,
-           t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off");
+    fprintf(info, "  topology   %d core%s, %d PU%s (%s), default threads %d, pinning %s\n", t.cores,
+            t.cores == 1 ? "" : "s", t.pus, t.pus == 1 ? "" : "s", t.from_hwloc ? "hwloc" : "fallback", t.threads,
+            t.bind ? "on" : "off");
     if (t.team_us > 0)
         fprintf(info, "  team       %.2f us to start and join the default team of threads\n", t.team_us);
     else
@@ -878,8 +913,9 @@ static void machine_header(nn_isa chosen)
     cb_add_context("nn_cpu", t.cpu_model);
     cb_add_context("nn_isa_available", isas);
     cb_add_context("nn_isa_chosen", nn_isa_name(chosen));
-    snprintf(buf, sizeof buf, "%d cores, %d PUs, %s, default threads %d, pinning %s, team %.2f us", t.cores,
-             t.pus, t.from_hwloc ? "hwloc" : "fallback", t.threads, t.bind ? "on" : "off", t.team_us);
+    snprintf(buf, sizeof buf, "%d core%s, %d PU%s, %s, default threads %d, pinning %s, team %.2f us", t.cores,
+             t.cores == 1 ? "" : "s", t.pus, t.pus == 1 ? "" : "s", t.from_hwloc ? "hwloc" : "fallback", t.threads,
+             t.bind ? "on" : "off", t.team_us);
     cb_add_context("nn_topology", buf);
     snprintf(buf, sizeof buf, "L1d %zu, L2 %zu, L3 %zu bytes", t.l1d_bytes, t.l2_bytes, t.l3_bytes);
     cb_add_context("nn_caches", buf);
@@ -921,6 +957,23 @@ static void inference_summary(int cores)
 }
 
 /* geometric means over the MLP GEMM rows of one ISA and thread count */
+/* The rows whose thread was off the CPU for over a tenth of a reported
+ * run (see timer): their figures, and the ratios built on them, are low
+ * by about that share or more. */
+static void disturbed_rows(void)
+{
+    int n = 0;
+    for (size_t c = 0; c < n_cases; c++) {
+        const bcase *r = &cases[c];
+        if (r->rate <= 0 || !(r->on_cpu < ON_CPU_MIN)) continue;
+        if (n++ == 0)
+            fprintf(info, "\nDisturbed rows: their thread had the CPU for under %.0f %% of the time\n"
+                          "(the OS or the hypervisor ran something else); rerun them to compare:\n",
+                    100.0 * ON_CPU_MIN);
+        fprintf(info, "  %-58s %3.0f %% on CPU\n", r->name, 100.0 * r->on_cpu);
+    }
+}
+
 static void summary(void)
 {
     nn_topology topo;
@@ -962,6 +1015,7 @@ static void summary(void)
                   " OpenBLAS and oneDNN at the same thread count%s)\n",
             max_reps > 1 ? ";\n medians of the repetitions, ± half their spread" : "");
     inference_summary(topo.cores);
+    disturbed_rows();
 }
 
 /* OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as it loads, before
@@ -970,6 +1024,30 @@ static void summary(void)
  * against OpenBLAS is only fair with its own kernel choice, so nnbench runs
  * itself again once without them (execv, no shell), and says so in the
  * header. NNBENCH_KEEP_OPENBLAS_ENV=1 keeps them. */
+#if defined(__linux__) && defined(_OPENMP)
+/* Where the OpenMP runtime binds threads (OMP_PROC_BIND, OMP_PLACES), it
+ * has bound this one to its first place already, and the mask outlives
+ * execv: run again, nnbench saw one CPU. The places still name every CPU
+ * the process had. */
+static void widen_to_places(void)
+{
+    if (omp_get_proc_bind() == omp_proc_bind_false) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int any = 0, ids[CPU_SETSIZE];
+    for (int p = 0; p < omp_get_num_places(); p++) {
+        const int n = omp_get_place_num_procs(p);
+        if (n <= 0 || n > CPU_SETSIZE) continue;
+        omp_get_place_proc_ids(p, ids);
+        for (int i = 0; i < n; i++)
+            if (ids[i] >= 0 && ids[i] < CPU_SETSIZE) CPU_SET(ids[i], &set), any = 1;
+    }
+    if (any) (void)sched_setaffinity(0, sizeof set, &set);
+}
+#else
+static void widen_to_places(void) {}
+#endif
+
 static void drop_openblas_overrides(char **argv)
 {
 #ifdef NN_HAVE_OPENBLAS
@@ -981,6 +1059,7 @@ static void drop_openblas_overrides(char **argv)
     if (setenv("NNBENCH_OPENBLAS_DROPPED", note, 1) != 0) return;
     unsetenv("OPENBLAS_CORETYPE");
     unsetenv("OPENBLAS_L2_SIZE");
+    widen_to_places();
     execv("/proc/self/exe", argv);
     /* execv failed: carry on with OpenBLAS as loaded, and say so */
     setenv("NNBENCH_OPENBLAS_DROPPED", "no: re-running without the overrides failed", 1);
@@ -993,7 +1072,7 @@ int main(int argc, char **argv)
 {
     drop_openblas_overrides(argv);
     /* our flag, then defaults that keep a plain run under two minutes */
-    int full = 0, has_min_time = 0, console = 1, j = 1;
+    int full = 0, has_min_time = 0, console = 1, listing = 0, j = 1;
     char *args[256];
     args[0] = argv[0];
     if (argc > 250) {
@@ -1006,6 +1085,8 @@ int main(int argc, char **argv)
             continue;
         }
         if (strncmp(argv[i], "--benchmark_min_time", 20) == 0) has_min_time = 1;
+        if (strcmp(argv[i], "--benchmark_list_tests") == 0 || strcmp(argv[i], "--benchmark_list_tests=true") == 0)
+            listing = 1;
         if (strncmp(argv[i], "--benchmark_format=", 19) == 0) console = strcmp(argv[i] + 19, "console") == 0;
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: nnbench [--nn_full] [Google Benchmark flags, e.g.\n"
@@ -1036,7 +1117,7 @@ int main(int argc, char **argv)
         cb_shutdown();
         return 2;
     }
-    summary();
+    if (!listing) summary();
     cb_shutdown();
     return 0;
 }

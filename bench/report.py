@@ -14,7 +14,8 @@ def cell(r, value, notes=()):
     if not r:
         return " – |"
     extra = [fmt.format(r[name]) for name, fmt in notes if name in r]
-    return f" {value(r)}" + (f" ({', '.join(extra)})" if extra else "") + " |"
+    mark = "!" if "off_cpu" in r else ""  # disturbed: see the list at the end
+    return f" {mark}{value(r)}" + (f" ({', '.join(extra)})" if extra else "") + " |"
 
 
 def main(path):
@@ -130,8 +131,17 @@ def main(path):
             key = "/".join(parts[-2:])
             if key not in nets:
                 nets.append(key)
-    if not nets:
-        return
+    if nets:
+        training_table(rows, nets, isas, threads)
+    disturbed = [(k, r["off_cpu"]) for k, r in rows.items() if "off_cpu" in r]
+    if disturbed:
+        print("\nDisturbed rows (marked !): their thread was off the CPU for this share of the time "
+              "(the OS or the hypervisor ran something else); rerun them to compare:\n")
+        for k, off in disturbed:
+            print(f"- {k}: {100 * off:.0f} %")
+
+
+def training_table(rows, nets, isas, threads):
     print("\nTraining step (nn_train_step, SGD), samples/s (× naive reference step):\n")
     print("| network/batch | naive |" + "".join(f" {i} {t} |" for i in isas for t in threads))
     print("|---|---|" + "---|" * (len(isas) * len(threads)))

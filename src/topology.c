@@ -31,6 +31,37 @@ static size_t cache_size(hwloc_topology_t t, hwloc_obj_type_t type)
     return o && o->attr ? (size_t)o->attr->cache.size : 0;
 }
 
+/* The CPUs this process may use: where the OpenMP runtime binds threads
+ * (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY), the union of its places,
+ * for it has already bound this thread to the first of them; else the
+ * process's affinity mask. NULL if unknown. */
+static hwloc_bitmap_t usable_cpus(hwloc_topology_t t)
+{
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    if (!set) return NULL;
+#ifdef _OPENMP
+    if (omp_get_proc_bind() != omp_proc_bind_false && omp_get_num_places() > 0) {
+        for (int p = 0; p < omp_get_num_places(); p++) {
+            const int n = omp_get_place_num_procs(p);
+            int *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
+            if (!ids) {
+                hwloc_bitmap_free(set);
+                return NULL;
+            }
+            omp_get_place_proc_ids(p, ids);
+            for (int i = 0; i < n; i++) hwloc_bitmap_set(set, (unsigned)ids[i]);
+            free(ids);
+        }
+        return set;
+    }
+#endif
+    if (hwloc_get_cpubind(t, set, HWLOC_CPUBIND_PROCESS) != 0) {
+        hwloc_bitmap_free(set);
+        return NULL;
+    }
+    return set;
+}
+
 static int probe_hwloc(nn_machine *m)
 {
     if (hwloc_topology_init(&hw_topology) != 0) return 0;
@@ -38,7 +69,14 @@ static int probe_hwloc(nn_machine *m)
         hwloc_topology_destroy(hw_topology);
         return 0;
     }
-    /* hwloc 2 drops cores outside the process's affinity mask / cgroup */
+    /* hwloc 2 drops the cores a cgroup withholds, but not those outside the
+     * process's affinity mask (taskset, numactl, mpirun --bind-to): without
+     * this, `taskset -c 0` saw 2 cores here, and worker 1 was pinned to
+     * core 1, outside the mask. */
+    hwloc_bitmap_t usable = usable_cpus(hw_topology);
+    if (usable && !hwloc_bitmap_iszero(usable))
+        (void)hwloc_topology_restrict(hw_topology, usable, 0); /* on failure, the whole machine */
+    hwloc_bitmap_free(usable);
     const int cores = hwloc_get_nbobjs_by_type(hw_topology, HWLOC_OBJ_CORE);
     const int pus = hwloc_get_nbobjs_by_type(hw_topology, HWLOC_OBJ_PU);
     if (cores <= 0 || pus <= 0) {

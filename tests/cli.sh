@@ -130,6 +130,21 @@ nb=$build/bench/nnbench
 if [ -x "$nb" ]; then
   expect 2 "no benchmark matches the filter" "$nb" --benchmark_filter=no_such_row
   expect 2 "unrecognized command-line flag: --bogus" "$nb" --bogus
+  if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    # the process's affinity mask is the machine nn sees (hwloc alone
+    # ignored it), and a row whose thread shared its CPU is flagged
+    cpu=$(taskset -pc $$ | sed 's/.*: //; s/[-,].*//')
+    one=(taskset -c "$cpu" "$nb" --benchmark_filter='^peak/scalar/t1/' --benchmark_min_time=0.2)
+    expect 0 "topology +1 core, 1 PU \\((hwloc|fallback)\\), default threads 1" "${one[@]}"
+    taskset -c "$cpu" sh -c 'while :; do :; done' & hog=$!
+    expect 0 "^  peak/scalar/t1 +[0-9]+ % on CPU" "${one[@]}"
+    kill "$hog"; wait "$hog" 2>/dev/null
+    # where OpenMP binds threads, its places are the machine, not the one
+    # CPU it has bound the first thread to (nor, re-run, nnbench's)
+    all=$("${one[@]:3}" 2>&1 | grep '^  topology')
+    bound=$(OMP_PROC_BIND=true "${one[@]:3}" 2>&1 | grep '^  topology')
+    if [ -n "$all" ] && [ "$all" = "$bound" ]; then ok; else bad "OMP_PROC_BIND=true: '$bound', not '$all'"; fi
+  fi
   expect 2 "benchmark_repetitions.*abc" "$nb" --benchmark_repetitions=abc
   "$nb" --benchmark_filter='^act/scalar/relu' --benchmark_min_time=0.01 --benchmark_repetitions=3 \
         --benchmark_format=json > rep.json 2> rep.err
