@@ -881,6 +881,9 @@ static void machine_header(nn_isa chosen)
     fprintf(info, "  topology   %d core%s, %d PU%s (%s), default threads %d, pinning %s\n", t.cores,
             t.cores == 1 ? "" : "s", t.pus, t.pus == 1 ? "" : "s", t.from_hwloc ? "hwloc" : "fallback", t.threads,
             t.bind ? "on" : "off");
+    if (t.cpu_limit > 0)
+        fprintf(info, "  cpu quota  %d %s time (the cgroup's CFS quota): threads beyond are throttled\n",
+                t.cpu_limit, t.cpu_limit == 1 ? "CPU's" : "CPUs'");
     if (t.team_us > 0)
         fprintf(info, "  team       %.2f us to start and join the default team of threads\n", t.team_us);
     else
@@ -917,6 +920,8 @@ static void machine_header(nn_isa chosen)
              t.cores == 1 ? "" : "s", t.pus, t.pus == 1 ? "" : "s", t.from_hwloc ? "hwloc" : "fallback", t.threads,
              t.bind ? "on" : "off", t.team_us);
     cb_add_context("nn_topology", buf);
+    snprintf(buf, sizeof buf, "%d", t.cpu_limit);
+    cb_add_context("nn_cpu_limit", buf);
     snprintf(buf, sizeof buf, "L1d %zu, L2 %zu, L3 %zu bytes", t.l1d_bytes, t.l2_bytes, t.l3_bytes);
     cb_add_context("nn_caches", buf);
     cb_add_context("nn_compiler", NN_COMPILER);

@@ -107,7 +107,8 @@ NN_API nn_status nn_isa_from_name(const char *name, nn_isa *isa);
 typedef struct nn_topology {
     int cores;        /* physical cores usable by this process */
     int pus;          /* hardware threads usable by this process */
-    int threads;      /* default thread count (NN_NUM_THREADS, else cores) */
+    int threads;      /* default thread count: NN_NUM_THREADS, else
+                         OMP_NUM_THREADS, else cores, at most cpu_limit */
     int bind;         /* 1 if threads are pinned to cores (NN_BIND != 0) */
     int from_hwloc;   /* 1 if hwloc supplied the topology */
     size_t l1d_bytes, l2_bytes, l3_bytes;
@@ -119,6 +120,10 @@ typedef struct nn_topology {
      * Work is split across threads only where it pays for this (README,
      * Threads). */
     double team_us;
+    /* CPUs' worth of time the process's cgroup allows (a CFS quota, as
+     * docker --cpus and Kubernetes CPU limits set), rounded up; 0 for no
+     * limit. */
+    int cpu_limit;
 } nn_topology;
 
 /* Fill *topo. NN_ERR_INVALID_ARGUMENT if topo is NULL. */

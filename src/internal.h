@@ -20,6 +20,13 @@ typedef struct nn_machine {
     double seconds_per_thread; /* the thread policy's unit (nn_worth_threads) */
 } nn_machine;
 const nn_machine *nn_machine_get(void); /* read at first use; never fails */
+/* The CPUs' worth of time per period that the cgroups named in
+ * `proc_cgroup` (as /proc/self/cgroup) allow, mounted as `mountinfo` (as
+ * /proc/self/mountinfo) says: the least CFS quota over the process's
+ * cgroup and its ancestors (v2 cpu.max, v1 cpu.cfs_quota_us over
+ * cpu.cfs_period_us), rounded up; 0 without a limit or where none can be
+ * read. */
+int nn_cgroup_cpu_limit(const char *proc_cgroup, const char *mountinfo);
 /* Pin the calling OpenMP team's threads to cores (no-op if disabled). */
 void nn_bind_team(void);
 

@@ -5,6 +5,7 @@
  * built with it and not disabled by NN_NO_HWLOC=1; otherwise sysconf and
  * OpenMP. Never fails.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,114 @@ static double team_seconds(int threads)
 #endif
 }
 
+/* ---- CPU quota (cgroup CFS bandwidth) ----
+ * Containers limit CPU time rather than CPUs (docker --cpus, Kubernetes
+ * CPU limits): the process sees every core, but past its quota its threads
+ * are stopped until the next period, and a team that waits for a stopped
+ * thread stalls. nnbench in a cgroup of one CPU's time on this machine's
+ * two cores: training 784-256-256-10 at batch 32 on two threads ran at
+ * 0.56x one thread's rate, at batch 256 at 0.78x. So the default thread
+ * count stays within the quota. */
+
+/* 1 if `item` is one of the comma-separated words of `list` */
+static int has_item(const char *list, const char *item)
+{
+    const size_t n = strlen(item);
+    for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, item, n) == 0 && (p[n] == ',' || p[n] == '\0' || p[n] == '\n')) return 1;
+    return 0;
+}
+
+/* The cgroup of this process in hierarchy v2 (v2 != 0) or in the v1
+ * hierarchy that holds the cpu controller, into path. */
+static int cgroup_path(const char *proc_cgroup, int v2, char *path, size_t size)
+{
+    FILE *f = fopen(proc_cgroup, "r");
+    char line[1024];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2) continue;
+        *c2 = '\0';
+        line[strcspn(line, ":")] = '\0';
+        const int match = v2 ? strcmp(line, "0") == 0 && c1[1] == '\0' : has_item(c1 + 1, "cpu");
+        if (!match) continue;
+        c2[1 + strcspn(c2 + 1, "\n")] = '\0';
+        found = snprintf(path, size, "%s", c2 + 1) < (int)size;
+    }
+    if (f) fclose(f);
+    return found;
+}
+
+/* Where that hierarchy is mounted: the mount's root within it, and its
+ * mount point. */
+static int cgroup_mount(const char *mountinfo, int v2, char *root, char *point, size_t size)
+{
+    FILE *f = fopen(mountinfo, "r");
+    char line[2048], fstype[64], super[1024], fmt[64];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        const char *tail = strstr(line, " - ");
+        if (!tail || sscanf(tail + 3, "%63s %*s %1023s", fstype, super) != 2) continue;
+        if (v2 ? strcmp(fstype, "cgroup2") != 0 : strcmp(fstype, "cgroup") != 0 || !has_item(super, "cpu"))
+            continue;
+        snprintf(fmt, sizeof fmt, "%%*s %%*s %%*s %%%zus %%%zus", size - 1, size - 1);
+        found = sscanf(line, fmt, root, point) == 2;
+    }
+    if (f) fclose(f);
+    return found;
+}
+
+static int read_line(const char *dir, const char *name, char *out, size_t size)
+{
+    char file[1200];
+    if (snprintf(file, sizeof file, "%s/%s", dir, name) >= (int)sizeof file) return 0;
+    FILE *f = fopen(file, "r");
+    const int ok = f && fgets(out, (int)size, f) != NULL;
+    if (f) fclose(f);
+    return ok;
+}
+
+/* The quota set on one cgroup directory, in CPUs; 0 for none. */
+static double quota_at(const char *dir, int v2)
+{
+    char a[64], b[64];
+    long long quota, period;
+    if (v2) {
+        if (!read_line(dir, "cpu.max", a, sizeof a) || sscanf(a, "%lld %lld", &quota, &period) != 2) return 0;
+    } else {
+        if (!read_line(dir, "cpu.cfs_quota_us", a, sizeof a) || !read_line(dir, "cpu.cfs_period_us", b, sizeof b) ||
+            sscanf(a, "%lld", &quota) != 1 || sscanf(b, "%lld", &period) != 1)
+            return 0;
+    }
+    return quota > 0 && period > 0 ? (double)quota / (double)period : 0; /* "max" and -1: none */
+}
+
+int nn_cgroup_cpu_limit(const char *proc_cgroup, const char *mountinfo)
+{
+    double least = 0;
+    for (int v2 = 0; v2 <= 1; v2++) {
+        char path[512], root[512], point[512], dir[1100];
+        if (!cgroup_path(proc_cgroup, v2, path, sizeof path) ||
+            !cgroup_mount(mountinfo, v2, root, point, sizeof root))
+            continue;
+        /* outside a cgroup namespace, the path includes the mount's root */
+        const size_t r = strcmp(root, "/") == 0 ? 0 : strlen(root);
+        const char *rel = r && strncmp(path, root, r) == 0 ? path + r : path;
+        if (snprintf(dir, sizeof dir, "%s%s", point, strcmp(rel, "/") == 0 ? "" : rel) >= (int)sizeof dir) continue;
+        for (size_t top = strlen(point);;) { /* this cgroup, then each parent up to the mount */
+            const double q = quota_at(dir, v2);
+            if (q > 0 && (least == 0 || q < least)) least = q;
+            char *slash = strrchr(dir, '/');
+            if (strlen(dir) <= top || !slash || (size_t)(slash - dir) < top) break;
+            *slash = '\0';
+        }
+    }
+    if (least <= 0) return 0;
+    const double up = ceil(least - 1e-9);
+    return up < 1 ? 1 : up > 1e6 ? 1000000 : (int)up;
+}
+
 /* Fill `m` from hwloc (unless NN_NO_HWLOC is set) or the fallback. */
 static void machine_probe(nn_machine *m)
 {
@@ -190,7 +299,9 @@ static void machine_probe(nn_machine *m)
     /* NN_NUM_THREADS, then OMP_NUM_THREADS as usual, then one per core */
     int threads = env_int("NN_NUM_THREADS", 0);
     if (threads == 0) threads = env_int("OMP_NUM_THREADS", 0);
-    m->topo.threads = threads > 0 ? threads : m->topo.cores;
+    m->topo.cpu_limit = nn_cgroup_cpu_limit("/proc/self/cgroup", "/proc/self/mountinfo");
+    const int usable = m->topo.cpu_limit > 0 && m->topo.cpu_limit < m->topo.cores ? m->topo.cpu_limit : m->topo.cores;
+    m->topo.threads = threads > 0 ? threads : usable;
     m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0;
     /* NN_SECONDS_PER_THREAD was calibrated where a team costs about 1 us
      * (Zen 4, Intel Xeon: 0.7-1.0); where it costs more (2.3-3.1 us on a

@@ -145,6 +145,19 @@ if [ -x "$nb" ]; then
     bound=$(OMP_PROC_BIND=true "${one[@]:3}" 2>&1 | grep '^  topology')
     if [ -n "$all" ] && [ "$all" = "$bound" ]; then ok; else bad "OMP_PROC_BIND=true: '$bound', not '$all'"; fi
   fi
+  # a CPU quota (docker --cpus, Kubernetes limits) caps the default
+  # thread count: tried where this user may make a cgroup v1 cpu group
+  v1=/sys/fs/cgroup/cpu
+  if [ -w "$v1" ] && [ -f "$v1/cpu.cfs_quota_us" ] && mkdir "$v1/nn_cli_$$" 2>/dev/null; then
+    cg=$v1/nn_cli_$$
+    if echo 100000 > "$cg/cpu.cfs_period_us" && echo 100000 > "$cg/cpu.cfs_quota_us"; then
+      quota=(sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" "$3" "$4"' sh "$cg" "$nb"
+             --benchmark_filter='^peak/scalar/t1/' --benchmark_min_time=0.01)
+      expect 0 "cpu quota  1 CPU's time" "${quota[@]}"
+      expect 0 "default threads 1," "${quota[@]}"
+    fi
+    rmdir "$cg" 2>/dev/null
+  fi
   expect 2 "benchmark_repetitions.*abc" "$nb" --benchmark_repetitions=abc
   "$nb" --benchmark_filter='^act/scalar/relu' --benchmark_min_time=0.01 --benchmark_repetitions=3 \
         --benchmark_format=json > rep.json 2> rep.err
@@ -152,7 +165,7 @@ if [ -x "$nb" ]; then
   else bad "nnbench --benchmark_format=json: stdout not pure JSON with nn_commit"; fi
   if grep -q "Summary" rep.err; then ok; else bad "nnbench summary not on stderr"; fi
   line=$("$nb" --benchmark_filter='^peak/scalar/t1' --benchmark_min_time=0.01 2>&1 | grep '^peak/')
-  if grep -qE "GFLOP/s=[0-9.]+$" <<<"$line"; then ok; else bad "nnbench counter label: $line"; fi
+  if grep -qE "GFLOP/s=[0-9.]+( off_cpu=[0-9.]+)?$" <<<"$line"; then ok; else bad "nnbench counter label: $line"; fi
   nc=$src/bench/nncompare.py
   expect 0 "1\.000 +1\.000 +3/3" python3 "$nc" rep.json rep.json
   expect 0 "^usage: nncompare" python3 "$nc" --help

@@ -1,10 +1,14 @@
 /* Networks: gradients against finite differences, the seed's sine trajectory,
  * ISA agreement of a whole training step, thread-count determinism, and
  * every kind of bad input. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, access, rmdir */
 #include <float.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "internal.h"
 #include "testutil.h"
 
 static nn_network *make_net(size_t n_layers, const size_t *sizes, const nn_activation *acts,
@@ -392,6 +396,99 @@ START_TEST(topology_reported)
 }
 END_TEST
 
+/* A cgroup tree in a temporary directory, as /proc/self/cgroup and
+ * /proc/self/mountinfo would describe it; the files made, to remove. */
+typedef struct fake_cgroups {
+    char dir[64], made[16][256];
+    int n;
+} fake_cgroups;
+
+static const char *fake_path(fake_cgroups *f, const char *rel)
+{
+    static char path[256]; /* the test's own, one at a time */
+    snprintf(path, sizeof path, "%s/%s", f->dir, rel);
+    return path;
+}
+
+static void fake_mkdir(fake_cgroups *f, const char *rel)
+{
+    const char *p = fake_path(f, rel);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    snprintf(f->made[f->n++], sizeof f->made[0], "%s", p);
+}
+
+static void fake_write(fake_cgroups *f, const char *rel, const char *text)
+{
+    const char *p = fake_path(f, rel);
+    int fresh = access(p, F_OK) != 0;
+    FILE *out = fopen(p, "w");
+    ck_assert_ptr_nonnull(out);
+    fputs(text, out);
+    fclose(out);
+    if (fresh) snprintf(f->made[f->n++], sizeof f->made[0], "%s", p);
+}
+
+static int fake_limit(fake_cgroups *f)
+{
+    char cg[256], mi[256];
+    snprintf(cg, sizeof cg, "%s/cgroup", f->dir);
+    snprintf(mi, sizeof mi, "%s/mountinfo", f->dir);
+    return nn_cgroup_cpu_limit(cg, mi);
+}
+
+START_TEST(cgroup_cpu_limit_read)
+{
+    fake_cgroups f = {.dir = "/tmp/nn_cgroup_XXXXXX"};
+    ck_assert_ptr_nonnull(mkdtemp(f.dir));
+    char line[512];
+    /* v1: the cpu controller's hierarchy, a quota on the cgroup and a
+     * smaller one on its parent; the least counts, rounded up */
+    fake_mkdir(&f, "cpu");
+    fake_mkdir(&f, "cpu/a");
+    fake_mkdir(&f, "cpu/a/b");
+    snprintf(line, sizeof line, "30 25 0:26 / %s/cpu rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n", f.dir);
+    fake_write(&f, "mountinfo", line);
+    fake_write(&f, "cgroup", "5:memory:/x\n4:cpu,cpuacct:/a/b\n0::/\n");
+    fake_write(&f, "cpu/a/b/cpu.cfs_quota_us", "150000\n");
+    fake_write(&f, "cpu/a/b/cpu.cfs_period_us", "100000\n");
+    ck_assert_int_eq(fake_limit(&f), 2);
+    fake_write(&f, "cpu/a/cpu.cfs_quota_us", "50000\n");
+    fake_write(&f, "cpu/a/cpu.cfs_period_us", "100000\n");
+    ck_assert_int_eq(fake_limit(&f), 1);
+    fake_write(&f, "cpu/a/cpu.cfs_quota_us", "-1\n");
+    ck_assert_int_eq(fake_limit(&f), 2);
+    fake_write(&f, "cpu/a/b/cpu.cfs_quota_us", "-1\n");
+    ck_assert_int_eq(fake_limit(&f), 0);
+    /* v2 beside it: cpu.max, "max" for none; the mount's root (no cgroup
+     * namespace) is cut off the process's path */
+    fake_mkdir(&f, "v2");
+    fake_mkdir(&f, "v2/svc");
+    snprintf(line, sizeof line,
+             "30 25 0:26 / %s/cpu rw - cgroup cgroup rw,cpu,cpuacct\n"
+             "40 25 0:27 /ns %s/v2 rw shared:9 - cgroup2 cgroup2 rw,nsdelegate\n", f.dir, f.dir);
+    fake_write(&f, "mountinfo", line);
+    fake_write(&f, "cgroup", "4:cpu,cpuacct:/a/b\n0::/ns/svc\n");
+    fake_write(&f, "v2/svc/cpu.max", "250000 100000\n");
+    ck_assert_int_eq(fake_limit(&f), 3);
+    fake_write(&f, "v2/svc/cpu.max", "max 100000\n");
+    ck_assert_int_eq(fake_limit(&f), 0);
+    fake_write(&f, "v2/cpu.max", "20000 100000\n"); /* a fifth of a CPU still runs one thread */
+    ck_assert_int_eq(fake_limit(&f), 1);
+    /* nothing to read: no limit */
+    fake_write(&f, "cgroup", "garbage\n");
+    ck_assert_int_eq(fake_limit(&f), 0);
+    ck_assert_int_eq(nn_cgroup_cpu_limit("/nonexistent/cgroup", "/nonexistent/mountinfo"), 0);
+    for (int i = f.n; i-- > 0;) ck_assert_int_eq(remove(f.made[i]), 0);
+    ck_assert_int_eq(rmdir(f.dir), 0);
+    /* and the machine's own, as the topology reports it */
+    nn_topology t;
+    ck_assert_int_eq(nn_get_topology(&t), NN_OK);
+    ck_assert_int_eq(t.cpu_limit, nn_cgroup_cpu_limit("/proc/self/cgroup", "/proc/self/mountinfo"));
+    if (t.cpu_limit > 0 && !getenv("NN_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
+        ck_assert_int_le(t.threads, t.cpu_limit);
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 START_TEST(bad_network_arguments)
@@ -698,6 +795,6 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = {gradients_match_finite_differences, cross_entropy_targets_not_summing_to_one, sine_follows_reference_trajectory, sine_own_initialization_converges, training_step_every_isa_matches_scalar, training_bitwise_identical_across_threads, concurrent_networks, topology_reported, bad_network_arguments, divergence_and_early_stop, divergence_restores_optimizer_state, optimizers_match_hand_computed, fused_step_matches_separate, batch_callback_sees_every_minibatch, train_minibatches_bitwise_identical_across_threads};
+    const TTest *const tests[] = {gradients_match_finite_differences, cross_entropy_targets_not_summing_to_one, sine_follows_reference_trajectory, sine_own_initialization_converges, training_step_every_isa_matches_scalar, training_bitwise_identical_across_threads, concurrent_networks, topology_reported, cgroup_cpu_limit_read, bad_network_arguments, divergence_and_early_stop, divergence_restores_optimizer_state, optimizers_match_hand_computed, fused_step_matches_separate, batch_callback_sees_every_minibatch, train_minibatches_bitwise_identical_across_threads};
     return tu_main("network", 600, tests, sizeof tests / sizeof *tests);
 }
