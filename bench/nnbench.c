@@ -22,6 +22,8 @@
  *   act/<isa>/<op>/<n>, reduce/<isa>/<op>/<n>   elements/s, x_scalar
  *   train/naive/<net>/b<B>             the naive reference training step
  *   train/<isa>/t<T>/<net>/b<B>        nn_train_step (SGD), samples/s, x_naive
+ * Any row whose thread had the CPU for under 90 % of its time also gets
+ * off_cpu (the share lost) and is listed as disturbed after the summary.
  * Reference rows are registered (and so run) before the rows that divide by
  * them. nnbench --nn_full adds large squares and every thread count.
  * A summary per ISA closes the run.
@@ -242,6 +244,7 @@ static void peer_threads(const bcase *c)
 #ifdef _OPENMP
     if (c->kind == B_GEMM_DNNL || c->kind == B_INFER_DNNL) omp_set_num_threads(c->threads);
 #endif
+    (void)c; /* with neither */
 }
 
 
@@ -558,7 +561,7 @@ static void forward_once(const bcase *c, const model *m, int threads, caller *k)
         if (c->kind == B_INFER_DNNL || c->kind == B_SERVE_DNNL)
             dnnl_colmajor(NN_NO_TRANS, NN_NO_TRANS, o, B, n_in, w, o, in, n_in, out, o);
 #endif
-        (void)w, (void)o, (void)n_in;
+        (void)w, (void)o, (void)n_in, (void)in; /* with neither peer built in */
         in = out;
     }
 }
@@ -1029,7 +1032,7 @@ static void summary(void)
  * against OpenBLAS is only fair with its own kernel choice, so nnbench runs
  * itself again once without them (execv, no shell), and says so in the
  * header. NNBENCH_KEEP_OPENBLAS_ENV=1 keeps them. */
-#if defined(__linux__) && defined(_OPENMP)
+#if defined(NN_HAVE_OPENBLAS) && defined(__linux__) && defined(_OPENMP)
 /* Where the OpenMP runtime binds threads (OMP_PROC_BIND, OMP_PLACES), it
  * has bound this one to its first place already, and the mask outlives
  * execv: run again, nnbench saw one CPU. The places still name every CPU
@@ -1049,7 +1052,7 @@ static void widen_to_places(void)
     }
     if (any) (void)sched_setaffinity(0, sizeof set, &set);
 }
-#else
+#elif defined(NN_HAVE_OPENBLAS)
 static void widen_to_places(void) {}
 #endif
 

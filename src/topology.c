@@ -50,7 +50,8 @@ static hwloc_bitmap_t usable_cpus(hwloc_topology_t t)
                 return NULL;
             }
             omp_get_place_proc_ids(p, ids);
-            for (int i = 0; i < n; i++) hwloc_bitmap_set(set, (unsigned)ids[i]);
+            for (int i = 0; i < n; i++)
+                if (ids[i] >= 0) hwloc_bitmap_set(set, (unsigned)ids[i]);
             free(ids);
         }
         return set;
@@ -206,8 +207,7 @@ static int cgroup_path(const char *proc_cgroup, int v2, char *path, size_t size)
     while (f && !found && fgets(line, sizeof line, f)) {
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2) continue;
-        *c2 = '\0';
-        line[strcspn(line, ":")] = '\0';
+        *c1 = *c2 = '\0'; /* line: the hierarchy's number; c1 + 1: its controllers */
         const int match = v2 ? strcmp(line, "0") == 0 && c1[1] == '\0' : has_item(c1 + 1, "cpu");
         if (!match) continue;
         c2[1 + strcspn(c2 + 1, "\n")] = '\0';
@@ -296,7 +296,8 @@ static void machine_probe(nn_machine *m)
 #endif
     if (!ok) probe_fallback(m);
     read_cpu_model(m);
-    /* NN_NUM_THREADS, then OMP_NUM_THREADS as usual, then one per core */
+    /* NN_NUM_THREADS, then OMP_NUM_THREADS as usual, then one per core
+     * within the CPU quota */
     int threads = env_int("NN_NUM_THREADS", 0);
     if (threads == 0) threads = env_int("OMP_NUM_THREADS", 0);
     m->topo.cpu_limit = nn_cgroup_cpu_limit("/proc/self/cgroup", "/proc/self/mountinfo");
