@@ -868,54 +868,79 @@ static void register_all(int full)
  * stdout carries JSON or CSV, so that it stays machine-readable. */
 static FILE *info;
 
+/* One header line: the label, then `text` folded at spaces within 79
+ * columns, the continuation lines indented under the text. */
+static void header_line(const char *label, const char *text)
+{
+    const size_t indent = 13, width = 79;
+    size_t col = indent;
+    fprintf(info, "  %-10s ", label);
+    for (const char *p = text + strspn(text, " "); *p; p += strspn(p, " ")) {
+        const size_t word = strcspn(p, " ");
+        if (col > indent && col + 1 + word > width) fprintf(info, "\n%*s", (int)indent, ""), col = indent;
+        else if (col > indent) fputc(' ', info), col++;
+        fwrite(p, 1, word, info);
+        col += word, p += word;
+    }
+    fputc('\n', info);
+}
+
 static void machine_header(nn_isa chosen)
 {
     nn_topology t;
     nn_get_topology(&t);
-    char isas[64] = "", buf[256];
+    char isas[64] = "", buf[512];
     for (int i = 0; i < NN_ISA_COUNT; i++)
         if (nn_isa_available((nn_isa)i)) {
             strncat(isas, nn_isa_name((nn_isa)i), sizeof isas - strlen(isas) - 2);
             strncat(isas, " ", sizeof isas - strlen(isas) - 1);
         }
     fprintf(info, "nnbench — nn %s\n", nn_version());
-    fprintf(info, "  cpu        %s\n", t.cpu_model);
-    fprintf(info, "  isa        available: %s| chosen: %s\n", isas, nn_isa_name(chosen));
-    fprintf(info, "  topology   %d core%s, %d PU%s (%s), default threads %d, pinning %s\n", t.cores,
-            t.cores == 1 ? "" : "s", t.pus, t.pus == 1 ? "" : "s", t.from_hwloc ? "hwloc" : "fallback", t.threads,
-            t.bind ? "on" : "off");
-    if (t.cpu_limit > 0)
-        fprintf(info, "  cpu quota  %d %s time (the cgroup's CFS quota): threads beyond are throttled\n",
-                t.cpu_limit, t.cpu_limit == 1 ? "CPU's" : "CPUs'");
-    if (t.team_us > 0)
-        fprintf(info, "  team       %.2f us to start and join the default team of threads\n", t.team_us);
-    else
-        fprintf(info, "  team       not measured (one thread, or NN_TEAM_US=0): 4 us a thread\n");
-    fprintf(info, "  caches     L1d %zu KiB, L2 %zu KiB, L3 %zu KiB\n", t.l1d_bytes / 1024, t.l2_bytes / 1024,
-           t.l3_bytes / 1024);
-    fprintf(info, "  compiler   %s, flags: %s\n", NN_COMPILER, NN_BUILD_FLAGS);
+    header_line("cpu", t.cpu_model);
+    snprintf(buf, sizeof buf, "available: %s| chosen: %s", isas, nn_isa_name(chosen));
+    header_line("isa", buf);
+    snprintf(buf, sizeof buf, "%d core%s, %d PU%s (%s), default threads %d, pinning %s", t.cores,
+             t.cores == 1 ? "" : "s", t.pus, t.pus == 1 ? "" : "s", t.from_hwloc ? "hwloc" : "fallback", t.threads,
+             t.bind ? "on" : "off");
+    header_line("topology", buf);
+    if (t.cpu_limit > 0) {
+        snprintf(buf, sizeof buf, "%d %s time (the cgroup's CFS quota): threads beyond are throttled", t.cpu_limit,
+                 t.cpu_limit == 1 ? "CPU's" : "CPUs'");
+        header_line("cpu quota", buf);
+    }
+    if (t.team_us > 0) snprintf(buf, sizeof buf, "%.2f us to start and join the default team of threads", t.team_us);
+    else snprintf(buf, sizeof buf, "not measured (one thread, or NN_TEAM_US=0): 4 us a thread");
+    header_line("team", buf);
+    snprintf(buf, sizeof buf, "L1d %zu KiB, L2 %zu KiB, L3 %zu KiB", t.l1d_bytes / 1024, t.l2_bytes / 1024,
+             t.l3_bytes / 1024);
+    header_line("caches", buf);
+    snprintf(buf, sizeof buf, "%s, flags: %s", NN_COMPILER, NN_BUILD_FLAGS);
+    header_line("compiler", buf);
 #ifdef NN_HAVE_OPENBLAS
     const char *dropped = getenv("NNBENCH_OPENBLAS_DROPPED");
-    fprintf(info, "  openblas   %s; %s\n", openblas_get_config(),
-            dropped ? dropped : "no OPENBLAS_CORETYPE/L2_SIZE override");
-    if (dropped) fprintf(info, "             (the overrides above were unset for this run)\n");
+    snprintf(buf, sizeof buf, "%s; %s%s", openblas_get_config(),
+             dropped ? dropped : "no OPENBLAS_CORETYPE/L2_SIZE override",
+             dropped ? " (unset for this run)" : "");
+    header_line("openblas", buf);
     cb_add_context("nn_openblas", openblas_get_config());
 #else
-    fprintf(info, "  openblas   not found at build time: no OpenBLAS rows\n");
+    header_line("openblas", "not found at build time: no OpenBLAS rows");
 #endif
 #ifdef NN_HAVE_DNNL
     const dnnl_version_t *dv = dnnl_version();
-    fprintf(info, "  onednn     %d.%d.%d (dnnl_sgemm, OpenMP threads)\n", dv->major, dv->minor, dv->patch);
+    snprintf(buf, sizeof buf, "%d.%d.%d (dnnl_sgemm, OpenMP threads)", dv->major, dv->minor, dv->patch);
+    header_line("onednn", buf);
     snprintf(buf, sizeof buf, "%d.%d.%d", dv->major, dv->minor, dv->patch);
     cb_add_context("nn_onednn", buf);
 #else
-    fprintf(info, "  onednn     not found at build time (libdnnl-dev): no oneDNN rows\n");
+    header_line("onednn", "not found at build time (libdnnl-dev): no oneDNN rows");
 #endif
+    snprintf(buf, sizeof buf, "commit %s", NN_COMMIT);
+    header_line("source", buf);
     fprintf(info, "\n");
     fflush(info);
     cb_add_context("nn_version", nn_version());
     cb_add_context("nn_commit", NN_COMMIT);
-    fprintf(info, "  source     commit %s\n", NN_COMMIT);
     cb_add_context("nn_cpu", t.cpu_model);
     cb_add_context("nn_isa_available", isas);
     cb_add_context("nn_isa_chosen", nn_isa_name(chosen));
