@@ -899,9 +899,13 @@ static void machine_header(nn_isa chosen)
     header_line("cpu", t.cpu_model);
     snprintf(buf, sizeof buf, "available: %s| chosen: %s", isas, nn_isa_name(chosen));
     header_line("isa", buf);
+    const char *pinning = t.bind ? "on" : "off";
+#ifdef _OPENMP
+    if (!t.bind && omp_get_proc_bind() != omp_proc_bind_false) pinning = "by OpenMP";
+#endif
     snprintf(buf, sizeof buf, "%d core%s, %d PU%s (%s), default threads %d, pinning %s", t.cores,
              t.cores == 1 ? "" : "s", t.pus, t.pus == 1 ? "" : "s", t.from_hwloc ? "hwloc" : "fallback", t.threads,
-             t.bind ? "on" : "off");
+             pinning);
     header_line("topology", buf);
     if (t.cpu_limit > 0) {
         snprintf(buf, sizeof buf, "%d %s time (the cgroup's CFS quota): threads beyond are throttled", t.cpu_limit,
@@ -946,7 +950,7 @@ static void machine_header(nn_isa chosen)
     cb_add_context("nn_isa_chosen", nn_isa_name(chosen));
     snprintf(buf, sizeof buf, "%d core%s, %d PU%s, %s, default threads %d, pinning %s, team %.2f us", t.cores,
              t.cores == 1 ? "" : "s", t.pus, t.pus == 1 ? "" : "s", t.from_hwloc ? "hwloc" : "fallback", t.threads,
-             t.bind ? "on" : "off", t.team_us);
+             pinning, t.team_us);
     cb_add_context("nn_topology", buf);
     snprintf(buf, sizeof buf, "%d", t.cpu_limit);
     cb_add_context("nn_cpu_limit", buf);

@@ -109,7 +109,8 @@ typedef struct nn_topology {
     int pus;          /* hardware threads usable by this process */
     int threads;      /* default thread count: NN_NUM_THREADS, else
                          OMP_NUM_THREADS, else cores, at most cpu_limit */
-    int bind;         /* 1 if threads are pinned to cores (NN_BIND != 0) */
+    int bind;         /* 1 if nn pins threads to cores (NN_BIND != 0, and
+                         no OMP_PROC_BIND/OMP_PLACES binding) */
     int from_hwloc;   /* 1 if hwloc supplied the topology */
     size_t l1d_bytes, l2_bytes, l3_bytes;
     char cpu_model[64];

@@ -303,7 +303,13 @@ static void machine_probe(nn_machine *m)
     m->topo.cpu_limit = nn_cgroup_cpu_limit("/proc/self/cgroup", "/proc/self/mountinfo");
     const int usable = m->topo.cpu_limit > 0 && m->topo.cpu_limit < m->topo.cores ? m->topo.cpu_limit : m->topo.cores;
     m->topo.threads = threads > 0 ? threads : usable;
-    m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0;
+    /* where OMP_PROC_BIND / OMP_PLACES have the OpenMP runtime bind threads,
+     * it places them as the user asked, and nn does not move them */
+    int openmp_binds = 0;
+#ifdef _OPENMP
+    openmp_binds = omp_get_proc_bind() != omp_proc_bind_false;
+#endif
+    m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0 && !openmp_binds;
     /* NN_SECONDS_PER_THREAD was calibrated where a team costs about 1 us
      * (Zen 4, Intel Xeon: 0.7-1.0); where it costs more (2.3-3.1 us on a
      * Zen 5 VM whose two vCPUs pass a cache line in 0.47 us), work must pay
