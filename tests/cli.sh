@@ -136,7 +136,8 @@ if [ -x "$nb" ]; then
     cpu=$(taskset -pc $$ | sed 's/.*: //; s/[-,].*//')
     one=(taskset -c "$cpu" "$nb" --benchmark_filter='^peak/scalar/t1/' --benchmark_min_time=0.2)
     expect 0 "topology +1 core, 1 PU \\((hwloc|fallback)\\), default threads 1" "${one[@]}"
-    taskset -c "$cpu" sh -c 'while :; do :; done' & hog=$!
+    # (a spinning shell on the same CPU; bounded, should this script be killed)
+    taskset -c "$cpu" timeout 30 sh -c 'while :; do :; done' & hog=$!
     expect 0 "^  peak/scalar/t1 +[0-9]+ % on CPU" "${one[@]}"
     kill "$hog"; wait "$hog" 2>/dev/null
     # where OpenMP binds threads, its places are the machine, not the one
