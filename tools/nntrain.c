@@ -778,11 +778,13 @@ int main(int argc, char **argv)
 #ifdef NN_TRAIN_MPI
     printf("  %d ranks under MPI; each:\n", mpi_ranks);
 #endif
-    printf("  %s, lr %g (%s), batch %zu, %zu epochs; %s, %d threads\n",
+    const int threads = c.threads ? c.threads : topo.threads;
+    printf("  %s, lr %g (%s), batch %zu, %zu epoch%s; %s, %d thread%s\n",
            c.opt.kind == NN_ADAM ? "adam" : c.opt.kind == NN_MOMENTUM ? "momentum" : "sgd",
            (double)c.train.learning_rate,
            c.train.schedule == NN_COSINE ? "cosine" : c.train.schedule == NN_STEP ? "step" : "constant",
-           c.train.batch_size, c.train.epochs, nn_isa_name(nn_get_isa()), c.threads ? c.threads : topo.threads);
+           c.train.batch_size, c.train.epochs, c.train.epochs == 1 ? "" : "s", nn_isa_name(nn_get_isa()), threads,
+           threads == 1 ? "" : "s");
     printf("  data: %zu training, %zu validation, %zu test samples\n", n_train, c.validation, test.n);
     if (c.csv && *c.csv) {
         r.csv = fopen(c.csv, "w");
