@@ -21,6 +21,18 @@
 
 #include "internal.h"
 
+/* 1 where OMP_PROC_BIND / OMP_PLACES (or GOMP_CPU_AFFINITY) have the
+ * OpenMP runtime bind threads: it places them, and its places are the
+ * CPUs this process uses. */
+static int openmp_binds(void)
+{
+#ifdef _OPENMP
+    return omp_get_proc_bind() != omp_proc_bind_false;
+#else
+    return 0;
+#endif
+}
+
 #ifdef NN_HAVE_HWLOC
 /* Kept for binding; read-only after the probe. */
 static hwloc_topology_t hw_topology;
@@ -41,7 +53,7 @@ static hwloc_bitmap_t usable_cpus(hwloc_topology_t t)
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
     if (!set) return NULL;
 #ifdef _OPENMP
-    if (omp_get_proc_bind() != omp_proc_bind_false && omp_get_num_places() > 0) {
+    if (openmp_binds() && omp_get_num_places() > 0) {
         for (int p = 0; p < omp_get_num_places(); p++) {
             const int n = omp_get_place_num_procs(p);
             int *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
@@ -303,13 +315,8 @@ static void machine_probe(nn_machine *m)
     m->topo.cpu_limit = nn_cgroup_cpu_limit("/proc/self/cgroup", "/proc/self/mountinfo");
     const int usable = m->topo.cpu_limit > 0 && m->topo.cpu_limit < m->topo.cores ? m->topo.cpu_limit : m->topo.cores;
     m->topo.threads = threads > 0 ? threads : usable;
-    /* where OMP_PROC_BIND / OMP_PLACES have the OpenMP runtime bind threads,
-     * it places them as the user asked, and nn does not move them */
-    int openmp_binds = 0;
-#ifdef _OPENMP
-    openmp_binds = omp_get_proc_bind() != omp_proc_bind_false;
-#endif
-    m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0 && !openmp_binds;
+    /* threads the OpenMP runtime binds stay where the user asked it to put them */
+    m->topo.bind = m->topo.from_hwloc && env_int("NN_BIND", 1) != 0 && !openmp_binds();
     /* NN_SECONDS_PER_THREAD was calibrated where a team costs about 1 us
      * (Zen 4, Intel Xeon: 0.7-1.0); where it costs more (2.3-3.1 us on a
      * Zen 5 VM whose two vCPUs pass a cache line in 0.47 us), work must pay
