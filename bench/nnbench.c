@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1105,6 +1106,15 @@ static void drop_openblas_overrides(char **argv)
 #endif
 }
 
+/* The values Google Benchmark reads as false for a boolean flag. */
+static int is_false_flag(const char *v)
+{
+    const char *no[] = {"0", "f", "false", "n", "no", "off"};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        if (strcasecmp(v, no[i]) == 0) return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     drop_openblas_overrides(argv);
@@ -1122,8 +1132,8 @@ int main(int argc, char **argv)
             continue;
         }
         if (strncmp(argv[i], "--benchmark_min_time", 20) == 0) has_min_time = 1;
-        if (strcmp(argv[i], "--benchmark_list_tests") == 0 || strcmp(argv[i], "--benchmark_list_tests=true") == 0)
-            listing = 1;
+        if (strncmp(argv[i], "--benchmark_list_tests", 22) == 0) /* a bare flag, or =VALUE not false */
+            listing = argv[i][22] == '\0' || (argv[i][22] == '=' && !is_false_flag(argv[i] + 23));
         if (strncmp(argv[i], "--benchmark_format=", 19) == 0) console = strcmp(argv[i] + 19, "console") == 0;
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: nnbench [--nn_full] [Google Benchmark flags, e.g.\n"
