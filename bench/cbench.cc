@@ -25,6 +25,8 @@ void cb_use_real_time(cb_bench *b)
 
 int cb_keep_running(cb_state *st) { return S(st).KeepRunning() ? 1 : 0; }
 int64_t cb_iterations(const cb_state *st) { return static_cast<int64_t>(S(st).iterations()); }
+void cb_pause_timing(cb_state *st) { S(st).PauseTiming(); }
+void cb_resume_timing(cb_state *st) { S(st).ResumeTiming(); }
 void cb_set_items_processed(cb_state *st, int64_t items) { S(st).SetItemsProcessed(items); }
 
 void cb_counter(cb_state *st, const char *name, double value, int is_rate)

@@ -19,6 +19,9 @@ void cb_use_real_time(cb_bench *b);
 
 int cb_keep_running(cb_state *st); /* while (cb_keep_running(st)) { ... } */
 int64_t cb_iterations(const cb_state *st);
+/* Time between these two is not the row's (State::PauseTiming/ResumeTiming). */
+void cb_pause_timing(cb_state *st);
+void cb_resume_timing(cb_state *st);
 void cb_set_items_processed(cb_state *st, int64_t items);
 /* A user counter; is_rate divides it by the measured time. */
 void cb_counter(cb_state *st, const char *name, double value, int is_rate);

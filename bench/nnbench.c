@@ -7,14 +7,15 @@
  *   gemm/openblas/t<T>/<form>/<MxNxK>  cblas_sgemm, when OpenBLAS was found at build
  *   gemm/onednn/t<T>/<form>/<MxNxK>    dnnl_sgemm, when oneDNN was found at build
  *   gemm/<isa>/t<T>/<form>/<MxNxK>     nn_sgemm: x_naive, pct_peak, x_openblas,
- *                                      x_onednn, x_best_peer (the faster of the two)
+ *                                      x_onednn, x_best_peer (the faster of the two;
+ *                                      all three timed interleaved, see timed_loop)
  *   infer/<peer>/t<T>/<net>/b<B>       the forward products alone (no bias, no g):
  *                                      cblas_sgemv (B = 1) or _sgemm, dnnl_sgemm
  *   read/<isa>/t<T>/<net>              the read probe over as many bytes as the
  *                                      net's weights, each thread its share: GB/s
  *   infer/<isa>/t<T>/<net>/b<B>        nn_predict: us_per_call, weight_GB/s,
  *                                      pct_read (of the read row), x_best_peer
- *                                      (the peers at T threads)
+ *                                      (the peers at T threads, interleaved)
  *   serve/<who>/c<C>/<net>/b<B>        C callers at once, each one thread, on one
  *                                      shared model (nn_predict, or the peers'
  *                                      products): calls/s in all, us_per_call,
@@ -99,12 +100,22 @@ typedef struct bcase {
     int64_t max_iters;
     double on_cpu; /* the least share of a reported run's wall time that its
                       thread had the CPU (see timer) */
+    double x_peer[2]; /* nn's rows: the ratio to OpenBLAS [0] and oneDNN [1]
+                         measured interleaved (see timed_loop), the median of
+                         the reported runs'; 0 = not measured so */
+    double x_peer_reps[2][64];
 } bcase;
 
 static int cmp_double(const void *a, const void *b)
 {
     const double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static double now(void)
@@ -154,10 +165,23 @@ static double record(cb_state *st, bcase *c, const timer *t, int64_t iters, doub
     if (on_cpu < ON_CPU_MIN) cb_counter(st, "off_cpu", 1.0 - on_cpu, 0);
     double sorted[64];
     memcpy(sorted, c->reps, (size_t)c->n_reps * sizeof *sorted);
-    qsort(sorted, (size_t)c->n_reps, sizeof *sorted, cmp_double);
-    const int n = c->n_reps;
-    c->rate = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    c->rate = median(sorted, c->n_reps);
     return rate;
+}
+
+/* After record(): the same run's interleaved ratios to the peers (0 where
+ * not measured), kept as its rate is. */
+static void record_peers(bcase *c, int64_t iters, const double x[2])
+{
+    if (iters != c->max_iters || c->n_reps == 0) return;
+    for (int p = 0; p < 2; p++) {
+        c->x_peer_reps[p][c->n_reps - 1] = x[p];
+        double v[64];
+        int n = 0;
+        for (int r = 0; r < c->n_reps; r++)
+            if (c->x_peer_reps[p][r] > 0) v[n++] = c->x_peer_reps[p][r];
+        c->x_peer[p] = n ? median(v, n) : 0;
+    }
 }
 
 /* (max − min) / median of the reported runs, 0 for one run */
@@ -208,7 +232,13 @@ static int use_isa(cb_state *st, nn_isa isa)
 /* A multi-threaded OpenBLAS call leaves its threads spinning for a while
  * (about 2^28 cycles); a row timed meanwhile shares its cores with them
  * (seen: nn 256³ on 2 threads at 62 GFLOP/s right after OpenBLAS's row, 488
- * alone). Every row first waits until they have gone to sleep. */
+ * alone). So they are ended after OpenBLAS's work (blas_thread_shutdown_,
+ * which OpenBLAS exports though cblas.h does not declare it; its next call
+ * starts them again); with an OpenBLAS without it, every row first waits
+ * until they have gone to sleep. */
+#ifdef NN_HAVE_OPENBLAS
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+#endif
 static double blas_spin_until;
 #define BLAS_SPIN_SECONDS 0.25
 
@@ -222,7 +252,14 @@ static void settle(void)
 
 static void blas_done(int threads)
 {
-    if (threads > 1) blas_spin_until = now() + BLAS_SPIN_SECONDS;
+    if (threads <= 1) return;
+#ifdef NN_HAVE_OPENBLAS
+    if (blas_thread_shutdown_) {
+        blas_thread_shutdown_();
+        return;
+    }
+#endif
+    blas_spin_until = now() + BLAS_SPIN_SECONDS;
 }
 
 #ifdef NN_HAVE_DNNL
@@ -237,15 +274,109 @@ static void dnnl_colmajor(nn_transpose ta, nn_transpose tb, size_t m, size_t n, 
 }
 #endif
 
-static void peer_threads(const bcase *c)
+static int is_blas(bkind k) { return k == B_GEMM_BLAS || k == B_INFER_BLAS || k == B_SERVE_BLAS; }
+
+/* OpenBLAS's threads for `who`'s calls in a row of T threads: serve/
+ * callers run it on one thread each */
+static int blas_threads(bkind who, int threads) { return who == B_SERVE_BLAS ? 1 : threads; }
+
+/* A peer's threads for `who`'s calls on T threads (oneDNN in serve/: set
+ * inside each caller). */
+static void peer_threads(bkind who, int threads)
 {
 #ifdef NN_HAVE_OPENBLAS
-    if (c->kind == B_GEMM_BLAS || c->kind == B_INFER_BLAS) openblas_set_num_threads(c->threads);
+    if (is_blas(who)) openblas_set_num_threads(blas_threads(who, threads));
 #endif
 #ifdef _OPENMP
-    if (c->kind == B_GEMM_DNNL || c->kind == B_INFER_DNNL) omp_set_num_threads(c->threads);
+    if (who == B_GEMM_DNNL || who == B_INFER_DNNL) omp_set_num_threads(threads);
 #endif
-    (void)c; /* with neither */
+    (void)who, (void)threads; /* with neither */
+}
+
+/* ---- ratios to the peers, measured interleaved ----
+ * The machine's speed swings by 10 % within seconds, and up to 2x for
+ * minutes; a ratio between two rows timed seconds apart carries the swing
+ * (seen: 64³ NN at 0.64x OpenBLAS in one run, 0.98x in the next). So an nn
+ * row with peers also runs their calls itself, in blocks interleaved with
+ * its own: after every block of its calls (PAIR_BLOCK_SECONDS), as many of
+ * each peer's, with the row's clock paused. x_openblas, x_onednn and
+ * x_best_peer are the peers' summed block times over nn's. The peers' own
+ * rows still give their absolute rates. */
+#define PAIR_BLOCK_SECONDS 0.002
+
+/* One call of `who`'s work: nn's or a peer's */
+typedef void (*call_fn)(void *ctx, bkind who);
+
+typedef struct loop_out {
+    int64_t iters;  /* nn's calls */
+    double secs;    /* their time, the peers' blocks left out */
+    double x_peer[2]; /* the interleaved ratios (OpenBLAS, oneDNN), 0 = none */
+    timer since;    /* the loop's start, moved on by the peers' blocks' wall and
+                       CPU time: for record(), whose on-CPU share is then the
+                       row's own (a peer's thread start or join sleeps) */
+} loop_out;
+
+/* The peer kinds of an nn row's kind and whether they are paired with
+ * it: built in and registered for the same work and thread count. */
+static int paired_peers(const bcase *c, bkind peers[2])
+{
+    peers[0] = c->kind == B_GEMM ? B_GEMM_BLAS : c->kind == B_INFER ? B_INFER_BLAS : B_SERVE_BLAS;
+    peers[1] = c->kind == B_GEMM ? B_GEMM_DNNL : c->kind == B_INFER ? B_INFER_DNNL : B_SERVE_DNNL;
+    int any = 0;
+    for (int p = 0; p < 2; p++) {
+        int found = 0;
+        for (size_t i = 0; i < n_cases && !found; i++)
+            found = cases[i].kind == peers[p] && cases[i].threads == c->threads && strcmp(cases[i].key, c->key) == 0;
+        if (!found) peers[p] = c->kind; /* none */
+        any |= found;
+    }
+    return any;
+}
+
+static double peer_block(bkind who, int threads, call_fn call, void *ctx, int64_t calls)
+{
+    peer_threads(who, threads);
+    const int blas_mt = is_blas(who) && blas_threads(who, threads) > 1;
+    if (blas_mt) call(ctx, who); /* its threads were ended (blas_done): start them */
+    const double t0 = now();
+    for (int64_t i = 0; i < calls; i++) call(ctx, who);
+    const double secs = now() - t0;
+    if (blas_mt) blas_done(threads);
+    return secs;
+}
+
+/* The row's timed loop over c->kind's calls, interleaved with the peers'
+ * (peers[p] == c->kind: none). The first block sets the block's call count
+ * (reading the clock after every call); the blocks after it read it only
+ * at their ends, as the peers' do, and are the ones compared. */
+static loop_out timed_loop(cb_state *st, const bcase *c, const bkind peers[2], call_fn call, void *ctx)
+{
+    const int pairing = peers && (peers[0] != c->kind || peers[1] != c->kind);
+    loop_out o = {.since = timer_start()};
+    double peer_secs[2] = {0, 0}, nn_paired = 0, block_t0 = now();
+    int64_t in_block = 0, block = 0; /* block: 0 while the first is sized */
+    while (cb_keep_running(st)) {
+        call(ctx, c->kind);
+        o.iters++, in_block++;
+        if (!pairing || (block ? in_block < block : now() - block_t0 < PAIR_BLOCK_SECONDS)) continue;
+        const double t = now();
+        cb_pause_timing(st);
+        o.secs += t - block_t0;
+        if (block) {
+            nn_paired += t - block_t0;
+            const double cpu0 = thread_cpu();
+            for (int p = 0; p < 2; p++)
+                if (peers[p] != c->kind) peer_secs[p] += peer_block(peers[p], c->threads, call, ctx, in_block);
+            o.since.cpu += thread_cpu() - cpu0;
+        }
+        block = in_block, in_block = 0;
+        cb_resume_timing(st);
+        block_t0 = now();
+        o.since.wall += block_t0 - t;
+    }
+    o.secs += now() - block_t0;
+    for (int p = 0; p < 2; p++) o.x_peer[p] = nn_paired > 0 ? peer_secs[p] / nn_paired : 0;
+    return o;
 }
 
 
@@ -325,20 +456,61 @@ static void run_read(cb_state *st, void *user)
     free(x);
 }
 
-static void gemm_counters(cb_state *st, bcase *c, double rate)
+/* One run's x_openblas, x_onednn, x_best_peer: as measured interleaved
+ * (see timed_loop), else against the peers' rows */
+static void peer_counters(cb_state *st, const bcase *c, double rate, const double x_run[2], bkind blas_kind,
+                          bkind dnnl_kind)
+{
+    const bcase *blas = find(blas_kind, c->isa, c->threads, c->key), *dnnl = find(dnnl_kind, c->isa, c->threads, c->key);
+    const double x[2] = {x_run[0] > 0 ? x_run[0] : blas ? rate / blas->rate : 0,
+                         x_run[1] > 0 ? x_run[1] : dnnl ? rate / dnnl->rate : 0};
+    if (x[0] > 0) cb_counter(st, "x_openblas", x[0], 0);
+    if (x[1] > 0) cb_counter(st, "x_onednn", x[1], 0);
+    if (x[0] > 0 || x[1] > 0) /* against the faster: the smaller ratio */
+        cb_counter(st, "x_best_peer", x[0] > 0 && x[1] > 0 ? fmin(x[0], x[1]) : fmax(x[0], x[1]), 0);
+}
+
+static void gemm_counters(cb_state *st, const bcase *c, double rate, const double x_run[2])
 {
     const bcase *naive = find(B_GEMM_NAIVE, c->isa, 0, c->key);
     const bcase *peak = find(B_PEAK, c->isa, c->threads, NULL);
-    const bcase *blas = find(B_GEMM_BLAS, c->isa, c->threads, c->key);
-    const bcase *dnnl = find(B_GEMM_DNNL, c->isa, c->threads, c->key);
     if (naive) cb_counter(st, "x_naive", rate / naive->rate, 0);
     if (peak) cb_counter(st, "pct_peak", 100.0 * rate / peak->rate, 0);
-    if (blas) cb_counter(st, "x_openblas", rate / blas->rate, 0);
-    if (dnnl) cb_counter(st, "x_onednn", rate / dnnl->rate, 0);
-    if (blas || dnnl) {
-        const double best = blas && dnnl ? (blas->rate > dnnl->rate ? blas->rate : dnnl->rate)
-                                         : (blas ? blas : dnnl)->rate;
-        cb_counter(st, "x_best_peer", rate / best, 0);
+    peer_counters(st, c, rate, x_run, B_GEMM_BLAS, B_GEMM_DNNL);
+}
+
+typedef struct gemm_work {
+    const bcase *c;
+    const float *a, *b;
+    float *cm;
+    size_t lda, ldb, ws;
+    void *w;
+} gemm_work;
+
+static void gemm_call(void *ctx, bkind who)
+{
+    const gemm_work *g = ctx;
+    const bcase *c = g->c;
+    switch (who) {
+    case B_GEMM:
+        nn_sgemm_ws(c->threads, g->w, g->ws, c->ta, c->tb, c->m, c->n, c->k, 1.0f, g->a, g->lda, g->b, g->ldb, 0.0f,
+                    g->cm, c->m);
+        break;
+    case B_GEMM_NAIVE:
+        nn_sgemm_naive(c->ta, c->tb, c->m, c->n, c->k, 1.0f, g->a, g->lda, g->b, g->ldb, 0.0f, g->cm, c->m);
+        break;
+#ifdef NN_HAVE_OPENBLAS
+    case B_GEMM_BLAS:
+        cblas_sgemm(CblasColMajor, c->ta ? CblasTrans : CblasNoTrans, c->tb ? CblasTrans : CblasNoTrans, (int)c->m,
+                    (int)c->n, (int)c->k, 1.0f, g->a, (int)g->lda, g->b, (int)g->ldb, 0.0f, g->cm, (int)c->m);
+        break;
+#endif
+#ifdef NN_HAVE_DNNL
+    case B_GEMM_DNNL:
+        dnnl_colmajor(c->ta, c->tb, c->m, c->n, c->k, g->a, g->lda, g->b, g->ldb, g->cm, c->m);
+        break;
+#endif
+    default: break;
     }
 }
 
@@ -346,55 +518,36 @@ static void run_gemm(cb_state *st, void *user)
 {
     bcase *c = user;
     if (c->kind == B_GEMM && !use_isa(st, c->isa)) return;
-    const size_t lda = c->ta ? c->k : c->m, ldb = c->tb ? c->n : c->k;
+    gemm_work g = {.c = c, .lda = c->ta ? c->k : c->m, .ldb = c->tb ? c->n : c->k};
     float *a = random_floats(c->m * c->k, 1), *b = random_floats(c->k * c->n, 2);
-    float *cm = random_floats(c->m * c->n, 3);
-    size_t ws = c->kind == B_GEMM ? nn_sgemm_workspace_size(c->ta, c->tb, c->m, c->n, c->k, c->threads) : 0;
-    void *w = malloc(ws ? ws : 1);
-    if (!a || !b || !cm || !w) {
+    g.a = a, g.b = b, g.cm = random_floats(c->m * c->n, 3);
+    g.ws = c->kind == B_GEMM ? nn_sgemm_workspace_size(c->ta, c->tb, c->m, c->n, c->k, c->threads) : 0;
+    g.w = malloc(g.ws ? g.ws : 1);
+    if (!a || !b || !g.cm || !g.w) {
         cb_skip_with_error(st, "out of memory");
-        free(a), free(b), free(cm), free(w);
+        free(a), free(b), free(g.cm), free(g.w);
         return;
     }
-    peer_threads(c);
+    peer_threads(c->kind, c->threads);
     settle();
-    int64_t iters = 0;
-    if (c->kind == B_GEMM &&
-        nn_sgemm_ws(c->threads, w, ws, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb, 0.0f, cm, c->m)) {
+    if (c->kind == B_GEMM && nn_sgemm_ws(c->threads, g.w, g.ws, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, g.lda, b,
+                                         g.ldb, 0.0f, g.cm, c->m)) {
         cb_skip_with_error(st, "nn_sgemm_ws failed");
-        free(a), free(b), free(cm), free(w);
+        free(a), free(b), free(g.cm), free(g.w);
         return;
     }
-    const timer t0 = timer_start();
-    while (cb_keep_running(st)) {
-        switch (c->kind) {
-        case B_GEMM:
-            nn_sgemm_ws(c->threads, w, ws, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb, 0.0f, cm, c->m);
-            break;
-        case B_GEMM_NAIVE:
-            nn_sgemm_naive(c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb, 0.0f, cm, c->m);
-            break;
-#ifdef NN_HAVE_OPENBLAS
-        case B_GEMM_BLAS:
-            cblas_sgemm(CblasColMajor, c->ta ? CblasTrans : CblasNoTrans, c->tb ? CblasTrans : CblasNoTrans,
-                        (int)c->m, (int)c->n, (int)c->k, 1.0f, a, (int)lda, b, (int)ldb, 0.0f, cm, (int)c->m);
-            break;
-#endif
-#ifdef NN_HAVE_DNNL
-        case B_GEMM_DNNL:
-            dnnl_colmajor(c->ta, c->tb, c->m, c->n, c->k, a, lda, b, ldb, cm, c->m);
-            break;
-#endif
-        default: break;
-        }
-        iters++;
-    }
-    if (c->kind == B_GEMM_BLAS) blas_done(c->threads);
-    const double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k * (double)iters;
-    const double rate = record(st, c, &t0, iters, flops / elapsed(&t0) / 1e9);
+    bkind peers[2];
+    const int paired = c->kind == B_GEMM && paired_peers(c, peers);
+    const loop_out o = timed_loop(st, c, paired ? peers : NULL, gemm_call, &g);
+    if (is_blas(c->kind)) blas_done(c->threads);
+    const double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k * (double)o.iters;
+    const double rate = record(st, c, &o.since, o.iters, flops / o.secs / 1e9);
     cb_counter(st, "GFLOP/s", rate, 0);
-    if (c->kind == B_GEMM) gemm_counters(st, c, rate);
-    free(a), free(b), free(cm), free(w);
+    if (c->kind == B_GEMM) {
+        record_peers(c, o.iters, o.x_peer);
+        gemm_counters(st, c, rate, o.x_peer);
+    }
+    free(a), free(b), free(g.cm), free(g.w);
 }
 
 static void run_elementwise(cb_state *st, void *user)
@@ -489,6 +642,7 @@ static void run_train(cb_state *st, void *user)
  * shared by every caller; each caller has its own input, outputs and
  * workspace. */
 typedef struct model {
+    bkind kind;      /* whose: B_INFER or B_SERVE for nn's, else a peer's */
     nn_network *net; /* nn's rows */
     float *w[4];     /* the peers' weights */
 } model;
@@ -504,14 +658,15 @@ static int is_nn_forward(bkind k) { return k == B_INFER || k == B_SERVE; }
 static void model_free(model *m, const netdef *d)
 {
     nn_network_destroy(m->net);
-    for (size_t l = 0; l < d->layers; l++) free(m->w[l]);
+    m->net = NULL;
+    for (size_t l = 0; l < d->layers; l++) free(m->w[l]), m->w[l] = NULL;
 }
 
-static int model_open(const bcase *c, model *m)
+static int model_open(const netdef *d, bkind kind, model *m)
 {
-    const netdef *d = c->net;
     memset(m, 0, sizeof *m);
-    if (is_nn_forward(c->kind)) return nn_network_create(&m->net, d->layers, d->sizes, d->acts, d->loss, 1) == NN_OK;
+    m->kind = kind;
+    if (is_nn_forward(kind)) return nn_network_create(&m->net, d->layers, d->sizes, d->acts, d->loss, 1) == NN_OK;
     for (size_t l = 0; l < d->layers; l++)
         if (!(m->w[l] = random_floats(d->sizes[l] * d->sizes[l + 1], 20 + l))) return 0;
     return 1;
@@ -520,6 +675,7 @@ static int model_open(const bcase *c, model *m)
 static void caller_free(caller *k)
 {
     free(k->x), free(k->h[0]), free(k->h[1]), free(k->ws);
+    memset(k, 0, sizeof *k);
 }
 
 /* nn_predict's workspace sized for `threads` */
@@ -552,19 +708,66 @@ static void forward_once(const bcase *c, const model *m, int threads, caller *k)
         float *out = k->h[l % 2];
         const float *w = m->w[l];
 #ifdef NN_HAVE_OPENBLAS
-        if ((c->kind == B_INFER_BLAS || c->kind == B_SERVE_BLAS) && B == 1)
+        if (is_blas(m->kind) && B == 1)
             cblas_sgemv(CblasColMajor, CblasNoTrans, (int)o, (int)n_in, 1.0f, w, (int)o, in, 1, 0.0f, out, 1);
-        else if (c->kind == B_INFER_BLAS || c->kind == B_SERVE_BLAS)
+        else if (is_blas(m->kind))
             cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)o, (int)B, (int)n_in, 1.0f, w, (int)o, in,
                         (int)n_in, 0.0f, out, (int)o);
 #endif
 #ifdef NN_HAVE_DNNL
-        if (c->kind == B_INFER_DNNL || c->kind == B_SERVE_DNNL)
+        if (m->kind == B_INFER_DNNL || m->kind == B_SERVE_DNNL)
             dnnl_colmajor(NN_NO_TRANS, NN_NO_TRANS, o, B, n_in, w, o, in, n_in, out, o);
 #endif
         (void)w, (void)o, (void)n_in, (void)in; /* with neither peer built in */
         in = out;
     }
+}
+
+/* What a forward row runs: its own model and callers ([0]), and the
+ * peers' it is interleaved with ([1] OpenBLAS, [2] oneDNN; see
+ * timed_loop). Each side has `callers` callers. */
+static int side_of(bkind who) { return is_nn_forward(who) ? 0 : is_blas(who) ? 1 : 2; }
+
+typedef struct forward_work {
+    const bcase *c;
+    int callers, threads; /* threads per call */
+    model m[3];
+    caller *k[3];
+    int64_t made; /* nn's calls made in serve rows */
+} forward_work;
+
+static void forward_work_free(forward_work *f)
+{
+    for (int s = 0; s < 3; s++) {
+        model_free(&f->m[s], f->c->net);
+        for (int i = 0; f->k[s] && i < f->callers; i++) caller_free(&f->k[s][i]);
+        free(f->k[s]);
+        f->k[s] = NULL;
+    }
+}
+
+/* Sides 0 and, where paired, the peers'; 0 on failure (what was made is
+ * freed by forward_work_free). */
+static int forward_work_open(forward_work *f, const bcase *c, int callers, int threads, const bkind *peers)
+{
+    memset(f, 0, sizeof *f);
+    f->c = c, f->callers = callers, f->threads = threads;
+    for (int i = 0; i < 3; i++) {
+        const bkind who = i == 0 ? c->kind : peers ? peers[i - 1] : c->kind;
+        const int s = side_of(who);
+        if (i > 0 && who == c->kind) continue; /* not paired */
+        if (!model_open(c->net, who, &f->m[s]) || !(f->k[s] = calloc((size_t)callers, sizeof(caller)))) return 0;
+        for (int j = 0; j < callers; j++)
+            if (!caller_open(c, &f->m[s], threads, 8 + (uint64_t)j, &f->k[s][j])) return 0;
+    }
+    return 1;
+}
+
+static void infer_call(void *ctx, bkind who)
+{
+    forward_work *f = ctx;
+    const int s = side_of(who);
+    forward_once(f->c, &f->m[s], f->threads, &f->k[s][0]);
 }
 
 /* rate over the faster peer row of `blas` and `dnnl` kinds (0: none ran) */
@@ -580,34 +783,29 @@ static void run_infer(cb_state *st, void *user)
     bcase *c = user;
     const netdef *d = c->net;
     if (c->kind == B_INFER && !use_isa(st, c->isa)) return;
-    model m;
-    caller k = {0};
-    if (!model_open(c, &m) || !caller_open(c, &m, c->threads, 8, &k)) {
+    bkind peers[2];
+    const int paired = c->kind == B_INFER && paired_peers(c, peers);
+    forward_work f;
+    if (!forward_work_open(&f, c, 1, c->threads, paired ? peers : NULL)) {
         cb_skip_with_error(st, "setup failed");
-        model_free(&m, d), caller_free(&k);
+        forward_work_free(&f);
         return;
     }
-    peer_threads(c);
+    peer_threads(c->kind, c->threads);
     settle();
-    int64_t iters = 0;
-    const timer t0 = timer_start();
-    while (cb_keep_running(st)) {
-        forward_once(c, &m, c->threads, &k);
-        iters++;
-    }
-    const double secs = elapsed(&t0);
-    if (c->kind == B_INFER_BLAS) blas_done(c->threads);
-    const double rate = record(st, c, &t0, iters, (double)iters / secs);
-    cb_counter(st, "us_per_call", 1e6 * secs / (double)iters, 0);
-    const double weight_rate = (double)(weight_floats(d) * sizeof(float)) * (double)iters / secs / 1e9;
+    const loop_out o = timed_loop(st, c, paired ? peers : NULL, infer_call, &f);
+    if (is_blas(c->kind)) blas_done(c->threads);
+    const double rate = record(st, c, &o.since, o.iters, (double)o.iters / o.secs);
+    cb_counter(st, "us_per_call", 1e6 * o.secs / (double)o.iters, 0);
+    const double weight_rate = (double)(weight_floats(d) * sizeof(float)) * (double)o.iters / o.secs / 1e9;
     cb_counter(st, "weight_GB/s", weight_rate, 0);
     if (c->kind == B_INFER) {
+        record_peers(c, o.iters, o.x_peer);
         const bcase *read = find(B_READ, c->isa, c->threads, d->name);
         if (read) cb_counter(st, "pct_read", 100.0 * weight_rate / read->rate, 0);
-        const double best = best_peer_rate(B_INFER_BLAS, B_INFER_DNNL, c);
-        if (best > 0) cb_counter(st, "x_best_peer", rate / best, 0);
+        peer_counters(st, c, rate, o.x_peer, B_INFER_BLAS, B_INFER_DNNL);
     }
-    model_free(&m, d), caller_free(&k);
+    forward_work_free(&f);
 }
 
 /* c->threads callers at once on one shared model, each call on its
@@ -616,63 +814,56 @@ static void run_infer(cb_state *st, void *user)
  * callers' team is a small part of the time. */
 #define SERVE_CALLS 32
 
+static void serve_call(void *ctx, bkind who)
+{
+    forward_work *f = ctx;
+    const int s = side_of(who), n = f->callers;
+    int64_t made = 0; /* a team may get fewer threads than asked */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n) reduction(+ : made)
+    {
+        omp_set_num_threads(1); /* what a caller starts (oneDNN) stays on its thread */
+        for (int r = 0; r < SERVE_CALLS; r++) forward_once(f->c, &f->m[s], 1, &f->k[s][omp_get_thread_num()]);
+        made += SERVE_CALLS;
+    }
+#else
+    for (int i = 0; i < n; i++, made += SERVE_CALLS) /* no threads: the callers one after another */
+        for (int r = 0; r < SERVE_CALLS; r++) forward_once(f->c, &f->m[s], 1, &f->k[s][i]);
+#endif
+    if (who == f->c->kind) f->made += made; /* the row's own calls */
+}
+
 static void run_serve(cb_state *st, void *user)
 {
     bcase *c = user;
-    const netdef *d = c->net;
     if (c->kind == B_SERVE && !use_isa(st, c->isa)) return;
-    const int n = c->threads;
-    model m;
-    caller *k = calloc((size_t)n, sizeof *k);
-    int ok = k && model_open(c, &m);
-    for (int i = 0; ok && i < n; i++) ok = caller_open(c, &m, 1, 8 + (uint64_t)i, &k[i]);
-    if (!ok) {
+    bkind peers[2];
+    const int paired = c->kind == B_SERVE && paired_peers(c, peers);
+    forward_work f;
+    if (!forward_work_open(&f, c, c->threads, 1, paired ? peers : NULL)) {
         cb_skip_with_error(st, "setup failed");
-        if (k) {
-            model_free(&m, d);
-            for (int i = 0; i < n; i++) caller_free(&k[i]);
-        }
-        free(k);
+        forward_work_free(&f);
         return;
     }
-#ifdef NN_HAVE_OPENBLAS
-    if (c->kind == B_SERVE_BLAS) openblas_set_num_threads(1);
-#endif
+    peer_threads(c->kind, c->threads);
     settle();
-    int64_t iters = 0, made = 0; /* calls made: a team may get fewer threads than asked */
-    const timer t0 = timer_start();
-    while (cb_keep_running(st)) {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(n) reduction(+ : made)
-        {
-            omp_set_num_threads(1); /* what a caller starts (oneDNN) stays on its thread */
-            for (int r = 0; r < SERVE_CALLS; r++) forward_once(c, &m, 1, &k[omp_get_thread_num()]);
-            made += SERVE_CALLS;
-        }
-#else
-        for (int i = 0; i < n; i++, made += SERVE_CALLS) /* no threads: the callers one after another */
-            for (int r = 0; r < SERVE_CALLS; r++) forward_once(c, &m, 1, &k[i]);
-#endif
-        iters++;
-    }
-    const double secs = elapsed(&t0), calls = (double)made;
-    const double rate = record(st, c, &t0, iters, calls / secs);
+    const loop_out o = timed_loop(st, c, paired ? peers : NULL, serve_call, &f);
+    const double calls = (double)f.made;
+    const double rate = record(st, c, &o.since, o.iters, calls / o.secs);
     cb_counter(st, "calls/s", rate, 0);
 #ifdef _OPENMP
-    const double per_caller = (double)iters * SERVE_CALLS; /* each caller's calls, one after another */
+    const double per_caller = (double)o.iters * SERVE_CALLS; /* each caller's calls, one after another */
 #else
     const double per_caller = calls; /* the callers took turns */
 #endif
-    cb_counter(st, "us_per_call", 1e6 * secs / per_caller, 0);
-    const bcase *one = n > 1 ? find(c->kind, c->isa, 1, c->key) : NULL;
+    cb_counter(st, "us_per_call", 1e6 * o.secs / per_caller, 0);
+    const bcase *one = c->threads > 1 ? find(c->kind, c->isa, 1, c->key) : NULL;
     if (one) cb_counter(st, "x_c1", rate / one->rate, 0);
     if (c->kind == B_SERVE) {
-        const double best = best_peer_rate(B_SERVE_BLAS, B_SERVE_DNNL, c);
-        if (best > 0) cb_counter(st, "x_best_peer", rate / best, 0);
+        record_peers(c, o.iters, o.x_peer);
+        peer_counters(st, c, rate, o.x_peer, B_SERVE_BLAS, B_SERVE_DNNL);
     }
-    model_free(&m, d);
-    for (int i = 0; i < n; i++) caller_free(&k[i]);
-    free(k);
+    forward_work_free(&f);
 }
 
 /* ---- registration ---- */
@@ -961,11 +1152,21 @@ static void machine_header(nn_isa chosen)
     cb_add_context("nn_build_flags", NN_BUILD_FLAGS);
 }
 
-/* "x.xx" for rate / the faster of two peer rows, or "-" */
+/* A row's ratio to the faster peer: interleaved where measured so (the
+ * smaller of the two), else over the faster peer row; 0 for none. */
+static double best_peer_ratio(const bcase *r, bkind blas, bkind dnnl)
+{
+    const double x0 = r->x_peer[0], x1 = r->x_peer[1];
+    if (x0 > 0 || x1 > 0) return x0 > 0 && x1 > 0 ? fmin(x0, x1) : fmax(x0, x1);
+    const double best = best_peer_rate(blas, dnnl, r);
+    return best > 0 ? r->rate / best : 0;
+}
+
+/* "x.xx" for a row's ratio to the faster peer, or "-" */
 static void peer_ratio(char *out, size_t size, const bcase *r, bkind blas, bkind dnnl)
 {
-    const double best = r ? best_peer_rate(blas, dnnl, r) : 0;
-    if (best > 0) snprintf(out, size, "%.2f", r->rate / best);
+    const double x = r ? best_peer_ratio(r, blas, dnnl) : 0;
+    if (x > 0) snprintf(out, size, "%.2f", x);
     else snprintf(out, size, "-");
 }
 
@@ -1029,12 +1230,11 @@ static void summary(void)
                 const bcase *r = &cases[c];
                 if (r->kind != B_GEMM || r->isa != (nn_isa)i || r->threads != t || r->rate <= 0) continue;
                 if (r->m < 10 || r->n < 10 || r->k < 10 || (r->m == r->n && r->n == r->k)) continue;
-                const bcase *nv = find(B_GEMM_NAIVE, r->isa, 0, r->key), *pk = find(B_PEAK, r->isa, t, NULL),
-                            *bl = find(B_GEMM_BLAS, r->isa, t, r->key), *dn = find(B_GEMM_DNNL, r->isa, t, r->key);
-                const double best = fmax(bl ? bl->rate : 0, dn ? dn->rate : 0);
+                const bcase *nv = find(B_GEMM_NAIVE, r->isa, 0, r->key), *pk = find(B_PEAK, r->isa, t, NULL);
+                const double xb = best_peer_ratio(r, B_GEMM_BLAS, B_GEMM_DNNL);
                 if (nv) lnx += log(r->rate / nv->rate), nx++;
                 if (pk) lnp += log(100.0 * r->rate / pk->rate), np++;
-                if (best > 0) lnb += log(r->rate / best), nb++;
+                if (xb > 0) lnb += log(xb), nb++;
             }
             const bcase *tr = find(B_TRAIN, (nn_isa)i, t, "784-256-256-10/b256");
             const bcase *tn = find(B_TRAIN_NAIVE, (nn_isa)i, 0, "784-256-256-10/b256");
@@ -1050,7 +1250,8 @@ static void summary(void)
         }
     }
     fprintf(info, "(geometric means over the MLP's GEMM shapes; best peer: the faster of\n"
-                  " OpenBLAS and oneDNN at the same thread count%s)\n",
+                  " OpenBLAS and oneDNN at the same thread count, timed interleaved with\n"
+                  " nn's calls%s)\n",
             max_reps > 1 ? ";\n medians of the repetitions, ± half their spread" : "");
     inference_summary(topo.cores);
     disturbed_rows();

@@ -47,7 +47,8 @@ def main(path):
     threads = sorted({k.split("/")[2] for k in rows if k.count("/") >= 2 and k.split("/")[2][:1] == "t"
                       and k.split("/")[2][1:].isdigit()}, key=lambda t: int(t[1:]))
     print("GEMM, GFLOP/s (× naive reference, % of the ISA's peak at that thread count, "
-          "× the faster of OpenBLAS and oneDNN at that thread count):\n")
+          "× the faster of OpenBLAS and oneDNN at that thread count, timed interleaved with nn's "
+          "calls in nn's row, ×P):\n")
     head = "| shape (form/MxNxK) | naive |" + "".join(f" OpenBLAS {t} |" for t in threads) + "".join(
         f" oneDNN {t} |" for t in threads) + "".join(f" {i} {t} |" for i in isas for t in threads)
     print(head)
@@ -91,7 +92,7 @@ def main(path):
         peers = [p for p in ("openblas", "onednn") if any(k.startswith(f"infer/{p}/") for k in rows)]
         print("\nInference (nn_predict; the peers: their products alone, no bias or activation), "
               "µs per call (weights streamed, GB/s; % of the read probe; × the faster peer at "
-              "that thread count):\n")
+              "that thread count, timed interleaved):\n")
         print("| network/batch |" + "".join(f" {p} {t} |" for p in peers for t in threads)
               + "".join(f" {i} {t} |" for i in isas for t in threads))
         print("|---|" + "---|" * (len(peers) * len(threads) + len(isas) * len(threads)))
@@ -114,7 +115,7 @@ def main(path):
         who = [p for p in ("openblas", "onednn") if any(k.startswith(f"serve/{p}/") for k in serve)] + isas
         print(f"\nServing {net}: C callers at once on one shared model, each call on its caller's "
               "thread; thousand calls/s in all (µs per call; × the same column with one caller; "
-              "× the faster peer):\n")
+              "× the faster peer, timed interleaved):\n")
         print("| callers |" + "".join(f" {w} |" for w in who))
         print("|---|" + "---|" * len(who))
         for c in callers:

@@ -171,6 +171,14 @@ if [ -x "$nb" ]; then
   if grep -q "Summary" rep.err; then ok; else bad "nnbench summary not on stderr"; fi
   line=$("$nb" --benchmark_filter='^peak/scalar/t1' --benchmark_min_time=0.01 2>&1 | grep '^peak/')
   if grep -qE "GFLOP/s=[0-9.]+( off_cpu=[0-9.]+)?$" <<<"$line"; then ok; else bad "nnbench counter label: $line"; fi
+  # an nn row times the peers' calls itself, interleaved with its own: its
+  # ratios need no peer row run before it (here filtered out)
+  row=("$nb" --benchmark_filter='^gemm/scalar/t1/NN/64x64x64' --benchmark_min_time=0.05)
+  head=$("${row[@]}" 2>&1)
+  if ! grep -q "^  openblas   not found" <<<"$head"; then
+    if grep -qE "^gemm/scalar/t1/NN/64x64x64.* x_openblas=[0-9.]+" <<<"$head"; then ok
+    else bad "nnbench: an nn row alone has no x_openblas: $(grep '^gemm' <<<"$head")"; fi
+  fi
   nc=$src/bench/nncompare.py
   expect 0 "1\.000 +1\.000 +3/3" python3 "$nc" rep.json rep.json
   expect 0 "^usage: nncompare" python3 "$nc" --help
