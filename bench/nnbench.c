@@ -300,8 +300,8 @@ static void peer_threads(bkind who, int threads)
  * row with peers also runs their calls itself, in blocks interleaved with
  * its own: after every block of its calls (PAIR_BLOCK_SECONDS), as many of
  * each peer's, with the row's clock paused. x_openblas, x_onednn and
- * x_best_peer are the peers' summed block times over nn's. The peers' own
- * rows still give their absolute rates. */
+ * x_best_peer are the peers' summed block times over nn's (but see
+ * paired_peers). The peers' own rows still give their absolute rates. */
 #define PAIR_BLOCK_SECONDS 0.002
 
 /* One call of `who`'s work: nn's or a peer's */
@@ -327,6 +327,12 @@ static int paired_peers(const bcase *c, bkind peers[2])
         int found = 0;
         for (size_t i = 0; i < n_cases && !found; i++)
             found = cases[i].kind == peers[p] && cases[i].threads == c->threads && strcmp(cases[i].key, c->key) == 0;
+        /* OpenBLAS on 2+ threads has a thread pool of its own: its idle
+         * threads and the OpenMP runtime's (nn's, oneDNN's) spin for a while
+         * after their work and take cores from each other's blocks
+         * (OpenBLAS at 2 threads right after nn's block: 0.4x its speed).
+         * There the ratio is to its row, timed apart. */
+        if (p == 0 && blas_threads(peers[0], c->threads) > 1) found = 0;
         if (!found) peers[p] = c->kind; /* none */
         any |= found;
     }
@@ -336,13 +342,9 @@ static int paired_peers(const bcase *c, bkind peers[2])
 static double peer_block(bkind who, int threads, call_fn call, void *ctx, int64_t calls)
 {
     peer_threads(who, threads);
-    const int blas_mt = is_blas(who) && blas_threads(who, threads) > 1;
-    if (blas_mt) call(ctx, who); /* its threads were ended (blas_done): start them */
     const double t0 = now();
     for (int64_t i = 0; i < calls; i++) call(ctx, who);
-    const double secs = now() - t0;
-    if (blas_mt) blas_done(threads);
-    return secs;
+    return now() - t0;
 }
 
 /* The row's timed loop over c->kind's calls, interleaved with the peers'
@@ -378,7 +380,6 @@ static loop_out timed_loop(cb_state *st, const bcase *c, const bkind peers[2], c
     for (int p = 0; p < 2; p++) o.x_peer[p] = nn_paired > 0 ? peer_secs[p] / nn_paired : 0;
     return o;
 }
-
 
 static void run_peak(cb_state *st, void *user)
 {
