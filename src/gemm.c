@@ -366,8 +366,10 @@ static void run_dot(const nn_kernels *kr, const nn_gemm_args *g, int threads, vo
 /* ---- short K: the rows of A in registers (kernels.h gemm_small_k) ----
  * K <= 12 (the dA = Wᵀ·dZ of a 10-class output layer): per panel of A's
  * rows, every column of C in one pass, no tiles of a few steps each. Each
- * element is rounded as in the blocked path. op(A) = Aᵀ is transposed one
- * panel at a time on the stack; nothing else is copied. */
+ * element is rounded as in the blocked path. op(A) = Aᵀ is read in place
+ * where the ISA's kernel takes A by rows (gemm_small_k_at: the plain
+ * product of a layer's dA), else transposed one panel at a time on the
+ * stack; nothing else is copied. */
 static int takes_small_k(const nn_kernels *kr, const nn_gemm_args *g)
 {
     return kr->gemm_small_k && g->k <= kr->small_k_max;
@@ -381,6 +383,7 @@ static void small_k_columns(void *ctx, size_t lo, size_t hi)
     const size_t rows = kr->small_k_rows;
     float panel[32 * 32]; /* >= small_k_rows·small_k_max (checked in test_ukernels) */
     const size_t b_ks = g->tb == NN_NO_TRANS ? 1 : g->ldb, b_js = g->tb == NN_NO_TRANS ? g->ldb : 1;
+    const int plain = b_ks == 1 && g->alpha == 1.0f && g->beta == 0.0f;
     /* Where every column of C starts at the same offset in its cache line,
      * the first block is cut short so that the others store whole lines:
      * split across two lines, each store cost more than the block's extra
@@ -391,12 +394,15 @@ static void small_k_columns(void *ctx, size_t lo, size_t hi)
         mm = min_size(i ? rows : first, g->m - i);
         const float *a = g->a + i;
         size_t a_ks = g->lda;
-        if (g->ta == NN_TRANS) {
+        nn_gemm_ukernel_fn kernel = kr->gemm_small_k;
+        if (g->ta == NN_TRANS && plain && kr->gemm_small_k_at) {
+            a = g->a + i * g->lda, kernel = kr->gemm_small_k_at;
+        } else if (g->ta == NN_TRANS) {
             a = panel, a_ks = rows;
             pack_panel(kr, rows, mm, g->k, g->a + i * g->lda, g->lda, 0, panel);
         }
-        kr->gemm_small_k(mm, hi - lo, g->k, a, a_ks, g->b + lo * b_js, b_ks, b_js, g->c + i + lo * g->ldc, g->ldc,
-                         g->alpha, g->beta);
+        kernel(mm, hi - lo, g->k, a, a_ks, g->b + lo * b_js, b_ks, b_js, g->c + i + lo * g->ldc, g->ldc, g->alpha,
+               g->beta);
     }
     if (g->epilogue) g->epilogue(g->epilogue_ctx, 0, g->m, lo, hi);
 }

@@ -84,6 +84,11 @@ typedef struct nn_kernels {
      * gemm_ukernel rounds it. NULL if the ISA has none */
     size_t small_k_rows, small_k_max;
     nn_gemm_ukernel_fn gemm_small_k;
+    /* optional: gemm_small_k's plain product (b_ks 1, alpha 1, beta 0; the
+     * arguments are ignored) with op(A) given by rows, row i at a + i·a_ks
+     * with its k elements contiguous: op(A) = Aᵀ read in place, each
+     * element rounded as gemm_small_k rounds it. NULL: gemm.c packs A */
+    nn_gemm_ukernel_fn gemm_small_k_at;
     /* optional: a faster transposing pack of A; NULL: gemm.c's own loop */
     nn_pack_a_transposed_fn pack_a_transposed;
     /* optional: a faster store_transposed; NULL: gemm.c's own loop */

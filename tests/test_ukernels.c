@@ -241,7 +241,8 @@ START_TEST(transposing_stores)
 }
 END_TEST
 
-/* The short-K kernel: every m <= small_k_rows and k <= small_k_max, a few
+/* The short-K kernel (and its plain product with A by rows, which must
+ * give the same bits): every m <= small_k_rows and k <= small_k_max, a few
  * column counts, A with exactly m rows a column, B by rows or by columns
  * with exactly n columns or k rows (nothing past them allocated, so a read
  * past them fails under ASan), alpha 1 and -0.5, beta 0 over NaN and beta
@@ -272,6 +273,20 @@ START_TEST(small_k_kernels)
                         char what[64];
                         snprintf(what, sizeof what, "%s gemm_small_k by_rows=%d", nn_isa_name(isas[s]), by_rows);
                         failures += compare_tile(what, m, n, k, a, 1, m, b, b_ks, b_js, alpha, beta, c, c0, ldc);
+                        if (kr->gemm_small_k_at && b_ks == 1 && alpha == 1.0f && beta == 0.0f) {
+                            /* A by rows, exactly m·k floats: gemm_small_k's bits */
+                            float *at = malloc(m * k * sizeof *at), *c2 = malloc(ldc * (n + 1) * sizeof *c2);
+                            for (size_t i = 0; i < m; i++)
+                                for (size_t p = 0; p < k; p++) at[i * k + p] = a[i + p * m];
+                            memcpy(c2, c0, ldc * (n + 1) * sizeof *c2);
+                            kr->gemm_small_k_at(m, n, k, at, k, b, b_ks, b_js, c2, ldc, alpha, beta);
+                            if (memcmp(c, c2, ldc * (n + 1) * sizeof *c) != 0) {
+                                fprintf(stderr, "%s gemm_small_k_at %zux%zu k=%zu: not gemm_small_k's bits\n",
+                                        nn_isa_name(isas[s]), m, n, k);
+                                failures++;
+                            }
+                            free(at), free(c2);
+                        }
                         free(a), free(b), free(c), free(c0);
                         seed += 3;
                     }

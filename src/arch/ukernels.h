@@ -21,6 +21,8 @@ void nn_gemm_16x4_neon(NN_UKERNEL_ARGS);
 /* The nn_gemm_small_k_fn of kernels.h: 32 rows, K <= NN_SMALL_K_MAX. */
 #define NN_SMALL_K_MAX 12
 void nn_gemm_small_k_avx512(NN_UKERNEL_ARGS);
+/* Its plain product with op(A) by rows (kernels.h gemm_small_k_at). */
+void nn_gemm_small_k_at_avx512(NN_UKERNEL_ARGS);
 /* AVX2's ger (kernels.h), which the AVX-512 table uses too */
 void nn_ger_avx2(size_t m, size_t n, float alpha, const float *a, const float *b, size_t incb, float beta, float *c,
                  size_t ldc);

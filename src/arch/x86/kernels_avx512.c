@@ -226,5 +226,6 @@ const nn_kernels nn_kernels_avx512 = {
     .gemm_ukernel_t = nn_gemm_32x12_t_avx512, .gemm_ukernel_short_t = nn_gemm_16x12_t_avx512,
     .gemm_whole = nn_gemm_whole_32x12_avx512,
     .small_k_rows = 32, .small_k_max = NN_SMALL_K_MAX, .gemm_small_k = nn_gemm_small_k_avx512,
+    .gemm_small_k_at = nn_gemm_small_k_at_avx512,
     .pack_a_transposed = nn_pack_a_transposed_avx2, .store_transposed = nn_store_transposed_avx2, .a_rows_masked = 1, .b_cols_even = 1,
     NN_VECTOR_KERNELS, NN_VECTOR_PROBE};
