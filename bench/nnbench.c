@@ -8,7 +8,7 @@
  *   gemm/onednn/t<T>/<form>/<MxNxK>    dnnl_sgemm, when oneDNN was found at build
  *   gemm/<isa>/t<T>/<form>/<MxNxK>     nn_sgemm: x_naive, pct_peak, x_openblas,
  *                                      x_onednn, x_best_peer (the faster of the two;
- *                                      all three timed interleaved, see timed_loop)
+ *                                      timed interleaved, see paired_peers)
  *   infer/<peer>/t<T>/<net>/b<B>       the forward products alone (no bias, no g):
  *                                      cblas_sgemv (B = 1) or _sgemm, dnnl_sgemm
  *   read/<isa>/t<T>/<net>              the read probe over as many bytes as the
@@ -317,8 +317,8 @@ typedef struct loop_out {
     double secs;    /* their time, the peers' blocks left out */
     double x_peer[2]; /* the interleaved ratios (OpenBLAS, oneDNN), 0 = none */
     timer since;    /* the loop's start, moved on by the peers' blocks' wall and
-                       CPU time: for record(), whose on-CPU share is then the
-                       row's own (a peer's thread start or join sleeps) */
+                       CPU time: for record(), whose on-CPU share is then that
+                       of nn's own calls */
 } loop_out;
 
 /* The peer kinds of an nn row's kind and whether they are paired with

@@ -179,6 +179,22 @@ if [ -x "$nb" ]; then
     if grep -qE "^gemm/scalar/t1/NN/64x64x64.* x_openblas=[0-9.]+" <<<"$head"; then ok
     else bad "nnbench: an nn row alone has no x_openblas: $(grep '^gemm' <<<"$head")"; fi
   fi
+  # x_best_peer is the smaller of the two ratios; OpenBLAS on 2+ threads
+  # is compared by its own row (its thread pool is not interleaved)
+  if ! grep -qE "^  (openblas|onednn) +not found" <<<"$head"; then
+    "$nb" --benchmark_filter='^gemm/(openblas|scalar)/t[12]/NN/64x64x64' --benchmark_min_time=0.05 \
+          --benchmark_format=json > pair.json 2>/dev/null
+    if python3 - pair.json <<'PY'; then ok; else bad "nnbench: x_best_peer or OpenBLAS's t2 ratio wrong"; fi
+import json, sys
+rows = {b["name"].replace("/real_time", ""): b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+one = rows["gemm/scalar/t1/NN/64x64x64"]
+ok = one["x_best_peer"] == min(one["x_openblas"], one["x_onednn"])
+two, blas = rows.get("gemm/scalar/t2/NN/64x64x64"), rows.get("gemm/openblas/t2/NN/64x64x64")
+if two and blas:
+    ok = ok and abs(two["x_openblas"] * blas["GFLOP/s"] / two["GFLOP/s"] - 1) < 1e-6
+sys.exit(0 if ok else 1)
+PY
+  fi
   nc=$src/bench/nncompare.py
   expect 0 "1\.000 +1\.000 +3/3" python3 "$nc" rep.json rep.json
   expect 0 "^usage: nncompare" python3 "$nc" --help
