@@ -11,17 +11,16 @@
 #include "../ukernels.h"
 #include "transpose_avx512.h"
 
-/* A_ROWS: op(A) given by rows (row i at a + i·a_ks, its K elements
- * contiguous: the Wᵀ of a layer's dA = Wᵀ·dZ), brought into the
+/* A_ROWS (smallk_body): op(A) given by rows (row i at a + i·a_ks, its K
+ * elements contiguous: the Wᵀ of a layer's dA = Wᵀ·dZ), brought into the
  * registers' column layout by 16 x 16 register transposes. Packed into a
- * panel in memory first (gemm.c), TN 256x256x10 took 7.4 us, 0.5 more
- * than the same product with A by columns (the panel written with AVX-512
- * transposes, one 64-byte store a column: 7.2). */
-/* Inlined into each K's kernel, where the columns stay in registers; out
- * of line under the sanitizers, where 12 inlined copies made this file take
- * 2.5x as long to compile (1.5 minutes with clang's ASan) and one copy
- * costs a trip through the stack (TN 256x256x10: 7.0 us against 6.9). The
- * same operations either way: the same bits. */
+ * panel in memory first (gemm.c), TN 256x256x10 took 7.4 us, 0.6 more
+ * than in registers (the panel written with AVX-512 transposes, one
+ * 64-byte store a column: 7.2). rows_to_columns is inlined into each K's
+ * kernel, where the columns stay in registers; out of line under the
+ * sanitizers, where 12 inlined copies made this file take 2.5x as long to
+ * compile (97 s with clang's ASan) and one copy costs a trip through the
+ * stack (7.0 us). The same operations either way: the same bits. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define NN_SANITIZED 1
