@@ -462,18 +462,27 @@ static void run_read(cb_state *st, void *user)
     free(x);
 }
 
-/* One run's x_openblas, x_onednn, x_best_peer: as measured interleaved
- * (see timed_loop), else against the peers' rows */
+/* nn's ratio (at `rate`) to OpenBLAS [0] and oneDNN [1]: as measured
+ * interleaved (x_run[p] > 0, see timed_loop), else against the peer's row;
+ * 0 where neither. Returns the ratio to the faster peer (the smaller), or
+ * 0. The row counters and the summaries both take their ratios here. */
+static double peer_ratios(const bcase *c, double rate, const double x_run[2], bkind blas_kind, bkind dnnl_kind,
+                          double x[2])
+{
+    const bcase *row[2] = {find(blas_kind, c->isa, c->threads, c->key), find(dnnl_kind, c->isa, c->threads, c->key)};
+    for (int p = 0; p < 2; p++) x[p] = x_run[p] > 0 ? x_run[p] : row[p] ? rate / row[p]->rate : 0;
+    return x[0] > 0 && x[1] > 0 ? fmin(x[0], x[1]) : fmax(x[0], x[1]);
+}
+
+/* One run's x_openblas, x_onednn, x_best_peer */
 static void peer_counters(cb_state *st, const bcase *c, double rate, const double x_run[2], bkind blas_kind,
                           bkind dnnl_kind)
 {
-    const bcase *blas = find(blas_kind, c->isa, c->threads, c->key), *dnnl = find(dnnl_kind, c->isa, c->threads, c->key);
-    const double x[2] = {x_run[0] > 0 ? x_run[0] : blas ? rate / blas->rate : 0,
-                         x_run[1] > 0 ? x_run[1] : dnnl ? rate / dnnl->rate : 0};
+    double x[2];
+    const double best = peer_ratios(c, rate, x_run, blas_kind, dnnl_kind, x);
     if (x[0] > 0) cb_counter(st, "x_openblas", x[0], 0);
     if (x[1] > 0) cb_counter(st, "x_onednn", x[1], 0);
-    if (x[0] > 0 || x[1] > 0) /* against the faster: the smaller ratio */
-        cb_counter(st, "x_best_peer", x[0] > 0 && x[1] > 0 ? fmin(x[0], x[1]) : fmax(x[0], x[1]), 0);
+    if (best > 0) cb_counter(st, "x_best_peer", best, 0);
 }
 
 static void gemm_counters(cb_state *st, const bcase *c, double rate, const double x_run[2])
@@ -774,13 +783,6 @@ static void infer_call(void *ctx, bkind who)
     forward_work *f = ctx;
     const int s = side_of(who);
     forward_once(f->c, &f->m[s], f->threads, &f->k[s][0]);
-}
-
-/* rate over the faster peer row of `blas` and `dnnl` kinds (0: none ran) */
-static double best_peer_rate(bkind blas, bkind dnnl, const bcase *c)
-{
-    const bcase *b = find(blas, c->isa, c->threads, c->key), *e = find(dnnl, c->isa, c->threads, c->key);
-    return fmax(b ? b->rate : 0, e ? e->rate : 0);
 }
 
 /* One caller, c->threads threads for each call. */
@@ -1158,14 +1160,12 @@ static void machine_header(nn_isa chosen)
     cb_add_context("nn_build_flags", NN_BUILD_FLAGS);
 }
 
-/* A row's ratio to the faster peer: interleaved where measured so (the
- * smaller of the two), else over the faster peer row; 0 for none. */
+/* A row's ratio to the faster peer over its reported runs (medians;
+ * see peer_ratios); 0 for none. */
 static double best_peer_ratio(const bcase *r, bkind blas, bkind dnnl)
 {
-    const double x0 = r->x_peer[0], x1 = r->x_peer[1];
-    if (x0 > 0 || x1 > 0) return x0 > 0 && x1 > 0 ? fmin(x0, x1) : fmax(x0, x1);
-    const double best = best_peer_rate(blas, dnnl, r);
-    return best > 0 ? r->rate / best : 0;
+    double x[2];
+    return peer_ratios(r, r->rate, r->x_peer, blas, dnnl, x);
 }
 
 /* "x.xx" for a row's ratio to the faster peer, or "-" */
