@@ -738,9 +738,10 @@ static void forward_once(const bcase *c, const model *m, int threads, caller *k)
     }
 }
 
-/* What a forward row runs: its own model and callers ([0]), and the
- * peers' it is interleaved with ([1] OpenBLAS, [2] oneDNN; see
- * timed_loop). Each side has `callers` callers. */
+/* What a forward row runs: its own model and callers, and those of the
+ * peers it is interleaved with (see timed_loop), each at its side_of
+ * slot: [0] nn's, [1] OpenBLAS's, [2] oneDNN's. Each side has `callers`
+ * callers. */
 static int side_of(bkind who) { return is_nn_forward(who) ? 0 : is_blas(who) ? 1 : 2; }
 
 typedef struct forward_work {
@@ -761,8 +762,8 @@ static void forward_work_free(forward_work *f)
     }
 }
 
-/* Sides 0 and, where paired, the peers'; 0 on failure (what was made is
- * freed by forward_work_free). */
+/* The row's own side and, where paired, the peers'; 0 on failure (what
+ * was made is freed by forward_work_free). */
 static int forward_work_open(forward_work *f, const bcase *c, int callers, int threads, const bkind *peers)
 {
     memset(f, 0, sizeof *f);
