@@ -164,24 +164,33 @@ static double env_team_us(void)
 }
 
 /* Seconds to start and join a team of `threads` threads back to back (as
- * the library's regions come): the least of three rounds of 8, after a round
- * that creates the threads. 0 where it cannot be measured: inside a parallel
- * region a nested team would have one thread. */
+ * the library's regions come): the least of rounds of 4, after a round that
+ * creates the threads. 0 where it cannot be measured: inside a parallel
+ * region a nested team would have one thread. Many short rounds, and more
+ * while the best is far off, because on a VM a vCPU left idle can take
+ * milliseconds to run again: with the least of three rounds of 8, one
+ * nnbench process in ten measured 8 ms instead of 3 us, and that process ran
+ * every product on one thread. */
+#define TEAM_ROUNDS 12
+#define TEAM_SANE 50e-6   /* seconds: past this a round is taken for a stall */
+#define TEAM_BUDGET 20e-3 /* seconds spent at most looking for a round without one */
 static double team_seconds(int threads)
 {
 #ifdef _OPENMP
     if (threads < 2 || omp_in_parallel()) return 0;
     double best = 0;
-    for (int round = 0; round < 4; round++) {
+    const double start = omp_get_wtime();
+    for (int round = 0; round <= TEAM_ROUNDS || (best > TEAM_SANE && omp_get_wtime() - start < TEAM_BUDGET);
+         round++) {
         const double t0 = omp_get_wtime();
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < 4; i++) {
 #pragma omp parallel num_threads(threads)
             {
                 volatile int id = omp_get_thread_num();
                 (void)id;
             }
         }
-        const double s = (omp_get_wtime() - t0) / 8;
+        const double s = (omp_get_wtime() - t0) / 4;
         if (round > 0 && (best == 0 || s < best)) best = s;
     }
     return best;
