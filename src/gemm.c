@@ -558,6 +558,14 @@ static void compute_block(const plan *p, int t, const span *s)
     const size_t mpad = round_up(p->m, mr), m_full = p->m / mr * mr;
     float *bpack = p->bpack + (size_t)t * p->bpack_stride;
     float tile[32 * 32]; /* >= MR·NR of every ISA (checked in test_gemm) */
+    /* Where all the span's rows are one MC block, B's full panels by rows
+     * (op(B) = Bᵀ) are packed by the first tile that reads them, under its
+     * FMAs, rather than in a pass of their own that the FMAs wait for
+     * (256x784x256 A·Bᵀ, one thread: 3 % faster). With more MC blocks the
+     * pass is shared by them, and the first tile reading B in place was no
+     * faster (1024³: 1-2 % slower). */
+    const int fused_pack = p->pack_b && p->tb == NN_TRANS && !p->swapped && kr->gemm_ukernel_pack_b &&
+                           p->ukernel == kr->gemm_ukernel && i_end - i_begin <= p->mc;
 
     for (size_t jc = j_begin; jc < j_end; jc += p->nc) {
         const size_t nc = min_size(p->nc, j_end - jc);
@@ -569,6 +577,7 @@ static void compute_block(const plan *p, int t, const span *s)
                 if (p->pack_b && ic == i_begin) {
                     for (size_t jr = 0; jr < nc; jr += nr) {
                         const size_t j = jc + jr;
+                        if (fused_pack && nc - jr >= nr) continue;
                         const float *src = p->tb == NN_NO_TRANS ? p->b + pc + j * p->ldb
                                                                 : p->b + j + pc * p->ldb;
                         pack_panel(p->kr, nr, min_size(nr, nc - jr), kc, src, p->ldb, p->tb == NN_TRANS, bpack + jr * kc);
@@ -592,7 +601,20 @@ static void compute_block(const plan *p, int t, const span *s)
                         }
                         bp = bpack, b_ks = nr, b_js = 1;
                     }
-                    for (size_t ir = 0; ir < mc; ir += mr) {
+                    size_t ir = 0;
+                    if (fused_pack && ic == i_begin && nn == nr) {
+                        const size_t i = ic, mm = min_size(mr, mc);
+                        const float *ap = p->pack_a ? p->apack + mpad * pc + i * kc : a_at(p, i, pc);
+                        const size_t a_ks = p->pack_a ? mr : p->lda;
+                        if (p->pack_a || i < m_full || p->a_edge_in_place) {
+                            kr->gemm_ukernel_pack_b(mm, nn, kc, ap, a_ks, p->b + j + pc * p->ldb, p->ldb, 1,
+                                                    s->c + i + j * s->ldc, s->ldc, p->alpha, beta, bpack + jr * kc);
+                            ir = mr;
+                        } else { /* the partial panel of A needs its own copy: pack B apart */
+                            pack_panel(kr, nr, nn, kc, p->b + j + pc * p->ldb, p->ldb, 1, bpack + jr * kc);
+                        }
+                    }
+                    for (; ir < mc; ir += mr) {
                         const size_t i = ic + ir, mm = min_size(mr, mc - ir);
                         const float *ap;
                         size_t a_ks = mr;

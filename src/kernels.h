@@ -78,6 +78,14 @@ typedef struct nn_kernels {
      * per tile added 155 ns to the tiles' 2490, one call adds 45; NULL: the
      * driver's loops */
     nn_gemm_ukernel_fn gemm_whole;
+    /* optional: gemm_ukernel for a full tile (n = nr) reading B by rows in
+     * place (b_js = 1, b_ks = ldb) that also writes B's panel packed to
+     * b_packed (row p at b_packed + p·nr), each element rounded as
+     * gemm_ukernel rounds it: the first tile of a panel packs it for the
+     * rest while its FMAs run. NULL: the driver packs first */
+    void (*gemm_ukernel_pack_b)(size_t m, size_t n, size_t k, const float *a, size_t a_ks, const float *b,
+                                size_t b_ks, size_t b_js, float *c, size_t ldc, float alpha, float beta,
+                                float *b_packed);
     /* optional: C[0:m, 0:n] = alpha·A·B + beta·C for m <= small_k_rows and
      * k <= small_k_max, any n, operands as for gemm_ukernel (A's first m
      * rows only, B's first n columns only); each element rounded exactly as

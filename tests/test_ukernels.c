@@ -13,7 +13,8 @@
  * the few-row dot-product kernels against the reference.
  * The skinny kernels (ger: K = 1 outer products, gemv_t: one row times B)
  * over short and long sides, strided C, beta 0 over NaN and beta 0.5; the
- * whole-product kernels against the reference and the tiles one by one. */
+ * whole-product kernels against the reference and the tiles one by one; the
+ * tiles that pack B as they read it against the main tile and a copy. */
 #include <float.h>
 #include <stdio.h>
 
@@ -516,8 +517,58 @@ START_TEST(whole_product_kernels)
 }
 END_TEST
 
+/* The packing tiles (kernels.h gemm_ukernel_pack_b): a full-width tile
+ * reading B by rows in place, for every m <= MR, k in {1, 2, KC-1, KC,
+ * KC+1}, A packed, in place and with exactly m rows, B with exactly its
+ * rows' NR floats or wider rows, beta 0 over NaN and beta 1: C bit for bit
+ * the main tile's, and the panel written exactly as a plain copy of B's
+ * rows, nothing past it. */
+START_TEST(packing_tiles)
+{
+    nn_isa isas[NN_ISA_COUNT];
+    const int n_isa = tu_isas(isas);
+    for (int s = 0; s < n_isa; s++) {
+        const nn_kernels *kr = nn_kernels_for(isas[s]);
+        if (!kr->gemm_ukernel_pack_b) continue;
+        const size_t mr = kr->mr, nr = kr->nr, ks[] = {1, 2, kr->kc - 1, kr->kc, kr->kc + 1};
+        int failures = 0;
+        uint64_t seed = 11;
+        for (size_t ki = 0; ki < 5; ki++)
+            for (size_t m = 1; m <= mr; m++)
+                for (int a_in_place = 0; a_in_place < 2 + kr->a_rows_masked; a_in_place++, seed += 4) {
+                    const size_t k = ks[ki], lda = a_in_place == 2 ? m : a_in_place ? mr + 5 : mr;
+                    const size_t ldb = seed % 8 < 4 ? nr : nr + 7, ldc = m + 2;
+                    const float alpha = m % 2 ? 1.0f : -0.5f, beta = (m + ki) % 2 ? 1.0f : 0.0f;
+                    float *a = tu_random(lda * k, seed, -1, 1), *b = tu_random(ldb * k, seed + 1, -1, 1);
+                    float *c = tu_random(ldc * (nr + 1), seed + 2, -1, 1), *want = malloc(ldc * (nr + 1) * sizeof *want);
+                    float *panel = malloc((nr * k + 16) * sizeof *panel);
+                    for (size_t e = 0; beta == 0.0f && e < ldc * (nr + 1); e++)
+                        if (e % ldc < m && e / ldc < nr) c[e] = NAN;
+                    for (size_t e = 0; e < nr * k + 16; e++) panel[e] = -7.0f;
+                    memcpy(want, c, ldc * (nr + 1) * sizeof *c);
+                    kr->gemm_ukernel(m, nr, k, a, lda, b, ldb, 1, want, ldc, alpha, beta);
+                    kr->gemm_ukernel_pack_b(m, nr, k, a, lda, b, ldb, 1, c, ldc, alpha, beta, panel);
+                    int bad = memcmp(c, want, ldc * (nr + 1) * sizeof *c) != 0;
+                    if (bad) fprintf(stderr, "%s pack_b m=%zu k=%zu lda=%zu: not the tile's bits\n", nn_isa_name(isas[s]), m, k, lda);
+                    for (size_t e = 0; e < nr * k + 16; e++) {
+                        const float copy = e < nr * k ? b[e / nr * ldb + e % nr] : -7.0f;
+                        if (memcmp(&copy, &panel[e], sizeof copy) != 0) {
+                            fprintf(stderr, "%s pack_b m=%zu k=%zu: panel[%zu] %g, want %g\n", nn_isa_name(isas[s]), m, k, e,
+                                    (double)panel[e], (double)copy);
+                            bad = 1;
+                            break;
+                        }
+                    }
+                    failures += bad;
+                    free(a), free(b), free(c), free(want), free(panel);
+                }
+        ck_assert_msg(failures == 0, "%s: %d packing-tile calls failed", nn_isa_name(isas[s]), failures);
+    }
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, small_k_kernels, dot_kernels, skinny_kernels, ger_contiguous_runs, whole_product_kernels};
+    const TTest *const tests[] = {every_microkernel_every_edge, transposing_packers, transposing_stores, small_k_kernels, dot_kernels, skinny_kernels, ger_contiguous_runs, whole_product_kernels, packing_tiles};
     return tu_main("ukernels", 600, tests, sizeof tests / sizeof *tests);
 }

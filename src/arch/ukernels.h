@@ -17,6 +17,8 @@ void nn_gemm_32x12_t_avx512(NN_UKERNEL_ARGS);
 void nn_gemm_16x12_t_avx512(NN_UKERNEL_ARGS);
 /* the 32x12 tiles of a whole product in one call (kernels.h gemm_whole) */
 void nn_gemm_whole_32x12_avx512(NN_UKERNEL_ARGS);
+/* kernels.h gemm_ukernel_pack_b */
+void nn_gemm_32x12_pack_b_avx512(NN_UKERNEL_ARGS, float *b_packed);
 void nn_gemm_16x4_neon(NN_UKERNEL_ARGS);
 /* The nn_gemm_small_k_fn of kernels.h: 32 rows, K <= NN_SMALL_K_MAX. */
 #define NN_SMALL_K_MAX 12

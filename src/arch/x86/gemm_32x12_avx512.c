@@ -25,9 +25,21 @@ void nn_gemm_whole_32x12_avx512(NN_UKERNEL_ARGS)
             const float *ai = a + i, *bj = b + j * b_js;
             float *cij = c + i + j * ldc;
             if (mm == 16 * VECS && nn == NR)
-                gemm_avx512_body(mm, nn, k, ai, a_ks, bj, b_ks, b_js, cij, ldc, alpha, beta, NR, 0, 0);
+                gemm_avx512_body(mm, nn, k, ai, a_ks, bj, b_ks, b_js, cij, ldc, alpha, beta, NR, 0, 0, NULL);
             else
                 nn_gemm_32x12_avx512(mm, nn, k, ai, a_ks, bj, b_ks, b_js, cij, ldc, alpha, beta);
         }
     }
+}
+
+/* A full tile (n = 12) reading B in place by rows (b_js = 1) that also
+ * copies each row of the panel to b_packed[p·12]: the first tile of a panel
+ * packs it for the others (kernels.h gemm_ukernel_pack_b). */
+void nn_gemm_32x12_pack_b_avx512(NN_UKERNEL_ARGS, float *b_packed)
+{
+    if (m == 16 * VECS)
+        gemm_avx512_body(m, NR, k, a, a_ks, b, b_ks, 1, c, ldc, alpha, beta, NR, 0, 0, b_packed);
+    else
+        gemm_avx512_body(m, NR, k, a, a_ks, b, b_ks, 1, c, ldc, alpha, beta, NR, 1, 0, b_packed);
+    (void)n, (void)b_js;
 }

@@ -34,7 +34,8 @@
  * swapped A·Bᵀ of a 10-class output layer has 10), and a panel of an even
  * number of columns can be read in place (kernels.h b_cols_even). */
 static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_ARGS, const int cols,
-                                                                    const int masked, const int trans)
+                                                                    const int masked, const int trans,
+                                                                    float *b_copy)
 {
     __m512 acc[VECS][NR], av[VECS];
     /* rows past m are neither read nor written: a partial panel of A can be
@@ -65,6 +66,7 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
             NN_PREFETCH_A();
 #pragma GCC unroll 2
             for (int v = 0; v < VECS; v++) av[v] = masked ? _mm512_maskz_loadu_ps(mask[v], a + 16 * v) : _mm512_loadu_ps(a + 16 * v);
+            if (b_copy) _mm512_mask_storeu_ps(b_copy + p * NR, 0x0fff, _mm512_maskz_loadu_ps(0x0fff, b));
 #pragma GCC unroll 12
             for (int j = 0; j < NR; j++)
                 if (j < cols) NN_FMA_COL(j, b[j]);
@@ -122,12 +124,12 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
  * loads only for a partial one. */
 #define NN_TILE_COLS(masked, trans)                                                                    \
     switch ((n + 1) / 2) {                                                                             \
-    case 0: case 1: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 2, masked, trans); break;  \
-    case 2: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, masked, trans); break;          \
-    case 3: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 6, masked, trans); break;          \
-    case 4: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, masked, trans); break;          \
-    case 5: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 10, masked, trans); break;         \
-    default: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, masked, trans); break;        \
+    case 0: case 1: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 2, masked, trans, NULL); break;  \
+    case 2: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 4, masked, trans, NULL); break;          \
+    case 3: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 6, masked, trans, NULL); break;          \
+    case 4: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 8, masked, trans, NULL); break;          \
+    case 5: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, 10, masked, trans, NULL); break;         \
+    default: gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, NR, masked, trans, NULL); break;        \
     }
 /* trans: C written transposed (kernels.h gemm_ukernel_t) */
 static inline __attribute__((always_inline)) void gemm_avx512_tile(NN_UKERNEL_ARGS, const int trans)

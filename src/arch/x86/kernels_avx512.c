@@ -224,7 +224,7 @@ const nn_kernels nn_kernels_avx512 = {
     .isa = NN_ISA_AVX512, .mr = 32, .nr = 12, .kc = 400, .gemm_ukernel = nn_gemm_32x12_avx512,
     .mr_short = 16, .gemm_ukernel_short = nn_gemm_16x12_avx512,
     .gemm_ukernel_t = nn_gemm_32x12_t_avx512, .gemm_ukernel_short_t = nn_gemm_16x12_t_avx512,
-    .gemm_whole = nn_gemm_whole_32x12_avx512,
+    .gemm_whole = nn_gemm_whole_32x12_avx512, .gemm_ukernel_pack_b = nn_gemm_32x12_pack_b_avx512,
     .small_k_rows = 32, .small_k_max = NN_SMALL_K_MAX, .gemm_small_k = nn_gemm_small_k_avx512,
     .gemm_small_k_at = nn_gemm_small_k_at_avx512,
     .pack_a_transposed = nn_pack_a_transposed_avx2, .store_transposed = nn_store_transposed_avx2, .a_rows_masked = 1, .b_cols_even = 1,
