@@ -5,6 +5,16 @@
 
 #include <stddef.h>
 
+/* Defined in sanitizer builds (gcc's macros, clang's __has_feature), where
+ * kernels inline less: fully inlined, clang's ASan took minutes per file. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define NN_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define NN_SANITIZED 1
+#endif
+#endif
+
 #define NN_UKERNEL_ARGS                                                                 \
     size_t m, size_t n, size_t k, const float *a, size_t a_ks, const float *b, size_t b_ks, \
         size_t b_js, float *c, size_t ldc, float alpha, float beta

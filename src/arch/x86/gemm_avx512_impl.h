@@ -124,12 +124,7 @@ static inline __attribute__((always_inline)) void gemm_avx512_body(NN_UKERNEL_AR
  * loads only for a partial one. Under the sanitizers the width is a
  * variable instead, one body for all six: the same operations, and clang's
  * ASan build of the 32x12 file took 6-7 minutes with a body per width. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define NN_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(NN_SANITIZED)
+#ifdef NN_SANITIZED
 #define NN_TILE_COLS(masked, trans)                                                                    \
     gemm_avx512_body(m, n, k, a, a_ks, b, b_ks, b_js, c, ldc, alpha, beta, n <= 2 ? 2 : n >= NR ? NR : (int)(n + 1) / 2 * 2, \
                      masked, trans, NULL);

@@ -21,12 +21,7 @@
  * sanitizers, where 12 inlined copies made this file take 2.5x as long to
  * compile (97 s with clang's ASan) and one copy costs a trip through the
  * stack (7.0 us). The same operations either way: the same bits. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define NN_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(NN_SANITIZED)
+#ifdef NN_SANITIZED
 #define ROWS_TO_COLUMNS_INLINE __attribute__((noinline))
 #else
 #define ROWS_TO_COLUMNS_INLINE inline __attribute__((always_inline))
