@@ -462,7 +462,7 @@ size_t nn_gemm_workspace(const nn_kernels *kr, const nn_gemm_args *g, int thread
 int nn_gemm_threads(const nn_kernels *kr, const nn_gemm_args *g, int threads)
 {
     const double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
-    return nn_worth_threads(threads, nn_work_seconds(kr, NN_WORK_FLOPS, flops), 0);
+    return nn_worth_threads(threads, kr, NN_WORK_FLOPS, flops, 0);
 }
 
 /* Store an MR x NR tile computed into `tile` (column-major, ld MR) to Cᵀ

@@ -35,8 +35,8 @@ void nn_free_lines(void *p)
  * `parts` pieces (the policy: nn_worth_threads). */
 static int useful_threads(int threads, size_t work, size_t parts)
 {
-    return parts ? nn_worth_threads(threads, nn_work_seconds(nn_kernels_active(), NN_WORK_ELEMENTS, (double)work), parts)
-                 : 1;
+    return parts && threads > 1 ? nn_worth_threads(threads, nn_kernels_active(), NN_WORK_ELEMENTS, (double)work, parts)
+                                : 1;
 }
 
 void nn_parallel_ranges(int threads, size_t n, size_t cost_per_item, nn_range_fn fn, void *ctx)

@@ -116,7 +116,7 @@ static void few_columns_rows(const nn_kernels *kr, const nn_layer *ly, const flo
 /* Threads a layer of the few-columns path is worth (1: thread 0 alone). */
 static int few_columns_team(const nn_kernels *kr, const nn_layer *ly, size_t m, int nt)
 {
-    return nn_worth_threads(nt, nn_work_seconds(kr, NN_WORK_MACS, (double)(ly->out * ly->in * m)), 0);
+    return nn_worth_threads(nt, kr, NN_WORK_MACS, (double)(ly->out * ly->in * m), 0);
 }
 
 typedef struct few_job {
@@ -208,7 +208,7 @@ nn_status nn_predict(const nn_network *net, int threads, const float *x, size_t 
         size_t widest = 0;
         for (size_t l = 0; l < L; l++)
             if (net->layers[l].out * net->layers[l].in > widest) widest = net->layers[l].out * net->layers[l].in;
-        const int team = nn_worth_threads(nt, nn_work_seconds(kr, NN_WORK_MACS, (double)(widest * m)), 0);
+        const int team = nn_worth_threads(nt, kr, NN_WORK_MACS, (double)(widest * m), 0);
 #ifdef _OPENMP
         if (team > 1) {
 #pragma omp parallel num_threads(team)

@@ -389,12 +389,12 @@ double nn_work_seconds(const nn_kernels *kr, nn_work_kind kind, double amount)
     return amount / (lanes * rate);
 }
 
-int nn_worth_threads(int threads, double seconds, size_t parts)
+int nn_worth_threads(int threads, const nn_kernels *kr, nn_work_kind kind, double amount, size_t parts)
 {
     int nt = threads < 1 ? 1 : threads;
     /* one thread leaves at once: this runs on every call */
     if (nt == 1) return 1;
-    const double unit = nn_machine_get()->seconds_per_thread;
+    const double unit = nn_machine_get()->seconds_per_thread, seconds = nn_work_seconds(kr, kind, amount);
     if (seconds < 2.0 * unit) return 1;
     const double paid = seconds / unit; /* threads the work pays for */
     if (paid < (double)nt) nt = paid < 1.0 ? 1 : (int)paid;
